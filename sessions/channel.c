@@ -1,0 +1,172 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "channel.h"
+#include "demux.h"
+#include "log.h"
+
+/* Replies may carry a file or 2 x the output cap; frames above this are refused. */
+#define CHANNEL_MAX_FRAME (256u << 20)
+
+struct channel {
+	struct docker_stream *st;
+	struct demux dm;
+	struct proto_decoder *dec;
+	struct buf relay_err;	/* what the relay wrote to stderr */
+	int broken;
+};
+
+static int
+channel_sink(int stream, const char *p, size_t n, void *ctx)
+{
+	struct channel *ch = ctx;
+
+	if (stream == 1)
+		return proto_decoder_feed(ch->dec, p, n);
+	buf_add(&ch->relay_err, p, n);
+	return 0;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+channel_broken(const struct channel *ch)
+{
+	return ch->broken;
+}
+
+const char *
+channel_stderr(const struct channel *ch)
+{
+	return ch->relay_err.data ? ch->relay_err.data : "";
+}
+
+int
+channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
+    int timeout_ms)
+{
+	long long deadline = mono_ms() + timeout_ms;
+	unsigned char *frame;
+	char b[65536];
+	size_t len;
+	long n;
+	int r;
+
+	*rep = NULL;
+	if (ch->broken)
+		return -EPIPE;
+	if (proto_encode(req, 1, &frame, &len) < 0)
+		return -ENOMEM;
+	/* One send of the whole frame: engines scan split bytes for detach keys. */
+	r = docker_stream_send(ch->st, frame, len, timeout_ms);
+	free(frame);
+	if (r < 0)
+		goto broken;
+	for (;;) {
+		r = proto_decoder_next(ch->dec, rep);
+		if (r == 1)
+			return 0;
+		if (r < 0) {
+			r = -EPROTO;
+			goto broken;
+		}
+		n = docker_stream_recv(ch->st, b, sizeof(b), (int)(deadline - mono_ms()));
+		if (n <= 0) {
+			r = n == 0 ? -ECONNRESET : (int)n;
+			goto broken;
+		}
+		if (demux_feed(&ch->dm, b, (size_t)n) < 0) {
+			r = -EPROTO;
+			goto broken;
+		}
+	}
+broken:
+	ch->broken = 1;
+	return r;
+}
+
+void
+channel_close(struct channel *ch)
+{
+	if (!ch)
+		return;
+	docker_stream_close(ch->st);
+	proto_decoder_free(ch->dec);
+	buf_free(&ch->relay_err);
+	free(ch);
+}
+
+static int
+channel_try_open(struct docker *dk, const char *container_id, struct channel **out,
+    struct docker_err *err)
+{
+	static const char *const argv[] = { RUNNER_PATH, "relay", NULL };
+	char exec_id[DOCKER_ID_MAX];
+	struct proto_msg *hello = NULL, *rep = NULL;
+	struct channel *ch;
+	int rc;
+
+	*out = NULL;
+	if (!(ch = calloc(1, sizeof(*ch))) || !(ch->dec = proto_decoder_new(CHANNEL_MAX_FRAME))) {
+		free(ch);
+		return DOCKER_ENOMEM;
+	}
+	buf_init(&ch->relay_err, 4096);
+	demux_init(&ch->dm, channel_sink, ch);
+	/* The relay runs as root like the runner: user code cannot signal it. */
+	rc = docker_exec_create(dk, container_id, argv, "0:0", 1, exec_id, err);
+	if (rc == DOCKER_OK)
+		rc = docker_exec_attach(dk, exec_id, &ch->st, err);
+	if (rc != DOCKER_OK)
+		goto fail;
+	if (!(hello = proto_msg_new(PROTO_HELLO))) {
+		rc = DOCKER_ENOMEM;
+		goto fail;
+	}
+	if (channel_call(ch, hello, &rep, 10000) < 0 || proto_msg_type(rep) != PROTO_OK) {
+		snprintf(err->msg, sizeof(err->msg), "runner did not answer: %.300s",
+		    channel_stderr(ch));
+		err->status = 0;
+		rc = DOCKER_EAPI;
+		goto fail;
+	}
+	proto_msg_free(hello);
+	proto_msg_free(rep);
+	*out = ch;
+	return DOCKER_OK;
+fail:
+	proto_msg_free(hello);
+	proto_msg_free(rep);
+	channel_close(ch);
+	return rc;
+}
+
+int
+channel_open(struct docker *dk, const char *container_id, int wait_ms,
+    struct channel **out, struct docker_err *err)
+{
+	long long deadline = mono_ms() + wait_ms;
+	int rc;
+
+	for (;;) {
+		rc = channel_try_open(dk, container_id, out, err);
+		/* Only a runner not listening yet is worth another try. */
+		if (rc != DOCKER_EAPI || mono_ms() >= deadline)
+			return rc;
+		usleep(20000);
+	}
+}

@@ -1,0 +1,36 @@
+/*
+ * A channel to the runner of one container: a hijacked exec of
+ * `runner relay`, over which requests and replies of proto.h travel.  One
+ * channel serves one caller at a time (the session lock guarantees it).
+ * Everything the runner says is checked by the caller: it is untrusted.
+ */
+#ifndef CIP_CHANNEL_H
+#define CIP_CHANNEL_H
+
+#include "docker.h"
+#include "proto.h"
+
+#define RUNNER_PATH "/opt/cip/runner"
+
+struct channel;
+
+/*
+ * Open a channel to the runner of a running container and say hello.  The
+ * runner may still be starting: the open is retried for up to wait_ms.
+ */
+int channel_open(struct docker *dk, const char *container_id, int wait_ms,
+    struct channel **out, struct docker_err *err);
+void channel_close(struct channel *ch);
+
+/*
+ * Send req and wait up to timeout_ms for the reply (caller frees *rep).
+ * 0, or -errno: -ETIMEDOUT, -EPIPE/-ECONNRESET (channel lost), -EPROTO
+ * (garbage from the runner).  After an error the channel is unusable.
+ */
+int channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
+    int timeout_ms);
+int channel_broken(const struct channel *ch);
+/* The relay's own stderr (why a channel died), borrowed. */
+const char *channel_stderr(const struct channel *ch);
+
+#endif

@@ -1,0 +1,490 @@
+/*
+ * Exec orchestration: resolve the session, make sure its container runs and
+ * its runner channel is open, write the code file, run it, collect results.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "channel.h"
+#include "log.h"
+#include "sessions.h"
+
+#define NBUCKETS 256
+/* Beyond the run timeout: the runner's kill and drain, and the channel. */
+#define RUN_GRACE_MS 15000
+#define CONTROL_TIMEOUT_MS 30000
+#define RUNNER_START_WAIT_MS 10000
+
+struct session {
+	char id[ID_LEN + 1];
+	char user[DB_USER_MAX];
+	pthread_mutex_t lock;		/* held for a whole exec */
+	char container_id[DOCKER_ID_MAX];
+	struct channel *ch;
+	struct session *next;
+};
+
+struct sessions {
+	const struct cfg *cfg;
+	struct docker *dk;
+	struct db *db;
+	pthread_mutex_t mu;		/* guards the table, not the sessions */
+	struct session *table[NBUCKETS];
+};
+
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned
+bucket_of(const char *id)
+{
+	unsigned h = 5381;
+
+	while (*id)
+		h = h * 33 + (unsigned char)*id++;
+	return h % NBUCKETS;
+}
+
+struct sessions *
+sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db)
+{
+	struct sessions *sm = calloc(1, sizeof(*sm));
+
+	if (!sm)
+		return NULL;
+	sm->cfg = cfg;
+	sm->dk = dk;
+	sm->db = db;
+	pthread_mutex_init(&sm->mu, NULL);
+	return sm;
+}
+
+void
+sessions_free(struct sessions *sm)
+{
+	struct session *s, *next;
+	int i;
+
+	if (!sm)
+		return;
+	for (i = 0; i < NBUCKETS; i++)
+		for (s = sm->table[i]; s; s = next) {
+			next = s->next;
+			channel_close(s->ch);
+			pthread_mutex_destroy(&s->lock);
+			free(s);
+		}
+	pthread_mutex_destroy(&sm->mu);
+	free(sm);
+}
+
+void
+exec_result_free(struct exec_result *res)
+{
+	free(res->out);
+	free(res->err);
+	res->out = res->err = NULL;
+}
+
+/* The cached session for id, added from row if absent.  Caller holds sm->mu. */
+static struct session *
+table_get(struct sessions *sm, const struct db_session *row)
+{
+	unsigned b = bucket_of(row->id);
+	struct session *s;
+
+	for (s = sm->table[b]; s; s = s->next)
+		if (strcmp(s->id, row->id) == 0)
+			return s;
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	memcpy(s->id, row->id, sizeof(s->id));
+	snprintf(s->user, sizeof(s->user), "%s", row->user_id);
+	snprintf(s->container_id, sizeof(s->container_id), "%s", row->container_id);
+	pthread_mutex_init(&s->lock, NULL);
+	s->next = sm->table[b];
+	sm->table[b] = s;
+	return s;
+}
+
+/* A usable row of user's for id: it exists, is active and is the user's. */
+static int
+find_row(struct sessions *sm, const char *user, const char *id, struct db_session *row)
+{
+	if (!id_valid(id) || db_session_get(sm->db, id, row) < 0)
+		return -1;
+	if (strcmp(row->user_id, user) != 0 || strcmp(row->state, "active") != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The design's order: runtime_session_hint, body session_id, the bucket of
+ * the files[] refs, else a new session.
+ */
+static int
+resolve_row(struct sessions *sm, const char *user, const struct exec_req *req,
+    struct db_session *row)
+{
+	size_t i;
+
+	if (req->hint && req->hint[0] && strlen(req->hint) < DB_HINT_MAX &&
+	    db_session_by_hint(sm->db, user, req->hint, row) == 0)
+		return 0;
+	if (req->session_id && find_row(sm, user, req->session_id, row) == 0)
+		return 0;
+	for (i = 0; i < req->nfiles; i++)
+		if (find_row(sm, user, req->files[i].bucket, row) == 0)
+			return 0;
+	memset(row, 0, sizeof(*row));
+	if (id_new(row->id) < 0)
+		return -1;
+	snprintf(row->user_id, sizeof(row->user_id), "%s", user);
+	if (req->hint && strlen(req->hint) < DB_HINT_MAX)
+		snprintf(row->hint, sizeof(row->hint), "%s", req->hint);
+	row->created_at = row->last_used_at = wall_ms();
+	strcpy(row->state, "active");
+	if (db_session_insert(sm->db, row) < 0)
+		return -1;
+	log_info("session %s created for user %s", row->id, user);
+	return 0;
+}
+
+static int
+docker_to_sess(int rc)
+{
+	return rc == DOCKER_EUNAVAIL ? SESS_EUNAVAIL : rc == DOCKER_ENOMEM ? SESS_EINTERNAL :
+	    SESS_EENGINE;
+}
+
+static int
+create_container(struct sessions *sm, struct session *s, char *why, size_t whylen)
+{
+	const struct cfg *c = sm->cfg;
+	char created[24];
+	struct docker_label labels[3] = {
+		{ c->sandbox_label, "1" }, { "cip.session", s->id }, { "cip.created", created },
+	};
+	struct docker_create_spec spec = {
+		.image = c->sandbox_image, .runtime = c->sandbox_runtime,
+		.labels = labels, .nlabels = 3,
+		.memory_bytes = (long long)c->max_memory_mb << 20,
+		.nano_cpus = (long long)(c->max_cpus * 1e9), .pids = c->max_pids,
+		.workspace_mb = c->workspace_mb, .tmp_mb = c->tmp_mb,
+		.nofile = c->nofile_limit, .nproc = c->nproc_limit,
+	};
+	struct docker_err err = { 0, "" };
+	char id[DOCKER_ID_MAX];
+	int rc;
+
+	snprintf(created, sizeof(created), "%lld", wall_ms() / 1000);
+	rc = docker_create(sm->dk, &spec, id, &err);
+	if (rc == DOCKER_OK && (rc = docker_start(sm->dk, id, &err)) != DOCKER_OK) {
+		struct docker_err rmerr;
+		docker_remove(sm->dk, id, &rmerr);
+	}
+	if (rc != DOCKER_OK) {
+		log_error("session %s: cannot start a sandbox: %s", s->id, err.msg);
+		if (rc == DOCKER_ENOTFOUND)
+			snprintf(why, whylen, "sandbox image %s not found", c->sandbox_image);
+		else
+			snprintf(why, whylen, rc == DOCKER_EUNAVAIL ? "docker engine unavailable" :
+			    "the docker engine refused to start a sandbox");
+		return docker_to_sess(rc);
+	}
+	memcpy(s->container_id, id, sizeof(s->container_id));
+	if (db_session_set_container(sm->db, s->id, id) < 0)
+		log_warn("session %s: could not record container %.12s", s->id, id);
+	log_info("session %s: container %.12s started", s->id, id);
+	return SESS_OK;
+}
+
+static void
+drop_container(struct sessions *sm, struct session *s, const char *reason)
+{
+	struct docker_err err = { 0, "" };
+
+	channel_close(s->ch);
+	s->ch = NULL;
+	if (!s->container_id[0])
+		return;
+	log_warn("session %s: removing container %.12s: %s", s->id, s->container_id, reason);
+	if (docker_remove(sm->dk, s->container_id, &err) != DOCKER_OK)
+		log_error("session %s: %s", s->id, err.msg);
+	s->container_id[0] = '\0';
+	db_session_set_container(sm->db, s->id, NULL);
+}
+
+/* Make sure s has a running container with an open channel.  Caller holds s->lock. */
+static int
+ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
+{
+	struct docker_err err = { 0, "" };
+	int running = 0, rc;
+
+	if (s->ch && !channel_broken(s->ch))
+		return SESS_OK;
+	channel_close(s->ch);
+	s->ch = NULL;
+	if (s->container_id[0]) {
+		/* After a proxy restart, or a lost channel: reuse it if it runs. */
+		rc = docker_inspect_running(sm->dk, s->container_id, &running, &err);
+		if (rc == DOCKER_EUNAVAIL) {
+			log_error("session %s: %s", s->id, err.msg);
+			snprintf(why, whylen, "docker engine unavailable");
+			return SESS_EUNAVAIL;
+		}
+		if (rc == DOCKER_OK && running &&
+		    channel_open(sm->dk, s->container_id, RUNNER_START_WAIT_MS, &s->ch, &err) == DOCKER_OK)
+			return SESS_OK;
+		drop_container(sm, s, rc == DOCKER_ENOTFOUND ? "it is gone" :
+		    running ? err.msg : "it is not running");
+	}
+	if ((rc = create_container(sm, s, why, whylen)) != SESS_OK)
+		return rc;
+	rc = channel_open(sm->dk, s->container_id, RUNNER_START_WAIT_MS, &s->ch, &err);
+	if (rc != DOCKER_OK) {
+		log_error("session %s: no runner channel: %s", s->id, err.msg);
+		drop_container(sm, s, "its runner does not answer");
+		snprintf(why, whylen, rc == DOCKER_EUNAVAIL ? "docker engine unavailable" :
+		    "the sandbox did not start");
+		return rc == DOCKER_EUNAVAIL ? SESS_EUNAVAIL : SESS_ESANDBOX;
+	}
+	return SESS_OK;
+}
+
+/* One request and its reply; an error reply or a lost channel is an error. */
+static int
+runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
+    int timeout_ms, char *detail, size_t detlen)
+{
+	int r = channel_call(s->ch, req, rep, timeout_ms);
+
+	if (r < 0) {
+		snprintf(detail, detlen, "runner channel: %s (%.200s)", strerror(-r),
+		    channel_stderr(s->ch));
+		return -1;
+	}
+	if (proto_msg_type(*rep) != PROTO_OK) {
+		const char *e = proto_get(*rep, "error", NULL);
+		snprintf(detail, detlen, "runner: %.300s", e ? e : "unknown error");
+		return -2;
+	}
+	return 0;
+}
+
+static const char *const run_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/mnt/data", "LANG=C.UTF-8", "TMPDIR=/tmp", "USER=sandbox",
+	"MPLBACKEND=Agg", "MPLCONFIGDIR=/tmp/.matplotlib",
+	/* Output written before a timeout kill still reaches the user. */
+	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+	NULL,
+};
+
+static struct proto_msg *
+build_run(const struct cfg *c, const struct exec_req *req)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_RUN);
+	size_t i;
+	int bad = !m;
+
+	for (i = 0; !bad && req->lang->run[i]; i++)
+		bad |= proto_add_str(m, "argv", req->lang->run[i]);
+	for (i = 0; !bad && i < req->nargs; i++)
+		bad |= proto_add_str(m, "argv", req->args[i]);
+	for (i = 0; !bad && run_env[i]; i++)
+		bad |= proto_add_str(m, "env", run_env[i]);
+	if (!bad)
+		bad |= proto_add_str(m, "cwd", "/mnt/data") |
+		    proto_add_u64(m, "timeout_ms", (uint64_t)c->max_run_timeout_s * 1000) |
+		    proto_add_u64(m, "max_output", (uint64_t)c->max_output_bytes);
+	if (bad) {
+		proto_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static struct proto_msg *
+build_put(const struct exec_req *req)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_PUT);
+
+	if (m && (proto_add_str(m, "path", req->lang->file) < 0 ||
+	    proto_add(m, "data", req->code, req->code_len) < 0)) {
+		proto_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Copy one output stream out of the reply, with a marker if it was cut. */
+static int
+take_stream(const struct proto_msg *rep, const char *key, const char *totkey,
+    char **out, size_t *len, unsigned long long *total)
+{
+	const char *v = proto_get(rep, key, len);
+	uint64_t tot = 0;
+	char note[96];
+	size_t nl = 0;
+
+	if (!v) {
+		v = "";
+		*len = 0;
+	}
+	proto_get_u64(rep, totkey, &tot);
+	*total = tot;
+	if (tot > *len)
+		nl = (size_t)snprintf(note, sizeof(note),
+		    "\n[output truncated: %llu of %llu bytes shown]\n",
+		    (unsigned long long)*len, (unsigned long long)tot);
+	if (!(*out = malloc(*len + nl + 1)))
+		return -1;
+	memcpy(*out, v, *len);
+	memcpy(*out + *len, note, nl);
+	*len += nl;
+	(*out)[*len] = '\0';
+	return 0;
+}
+
+static int
+fill_result(const struct cfg *c, const struct proto_msg *rep, struct exec_result *res)
+{
+	uint64_t v;
+	char note[128], *grown;
+	int n;
+
+	if (take_stream(rep, "stdout", "stdout_total", &res->out, &res->out_len, &res->out_total) < 0 ||
+	    take_stream(rep, "stderr", "stderr_total", &res->err, &res->err_len, &res->err_total) < 0)
+		return -1;
+	res->exit_code = proto_get_u64(rep, "exit_code", &v) == 0 && v < 256 ? (int)v : 255;
+	res->signal = proto_get_u64(rep, "signal", &v) == 0 && v < 65 ? (int)v : 0;
+	res->timed_out = proto_get_u64(rep, "timed_out", &v) == 0 && v;
+	res->wall_ms = proto_get_u64(rep, "wall_ms", &v) == 0 && v < 1000000000 ? (long)v : 0;
+	if (!res->timed_out)
+		return 0;
+	n = snprintf(note, sizeof(note), "%sExecution timed out after %d s: every process "
+	    "of the run was stopped.\n", res->err_len && res->err[res->err_len - 1] != '\n' ?
+	    "\n" : "", c->max_run_timeout_s);
+	if (!(grown = realloc(res->err, res->err_len + (size_t)n + 1)))
+		return -1;
+	res->err = grown;
+	memcpy(res->err + res->err_len, note, (size_t)n + 1);
+	res->err_len += (size_t)n;
+	return 0;
+}
+
+/* Write the code and run it.  Caller holds s->lock; s has a channel. */
+static int
+run_in_session(struct sessions *sm, struct session *s, const struct exec_req *req,
+    struct exec_result *res, int *lost, char *why, size_t whylen)
+{
+	const struct cfg *c = sm->cfg;
+	struct proto_msg *put = build_put(req), *run = build_run(c, req), *rep = NULL;
+	char detail[600];
+	int r, rc = SESS_OK;
+
+	*lost = 0;
+	if (!put || !run) {
+		snprintf(why, whylen, "out of memory");
+		rc = SESS_EINTERNAL;
+		goto out;
+	}
+	r = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail));
+	proto_msg_free(rep);
+	rep = NULL;
+	if (r < 0) {
+		*lost = r == -1;	/* before the run: safe to retry */
+		goto sandbox_failed;
+	}
+	r = runner_call(s, run, &rep, c->max_run_timeout_s * 1000 + RUN_GRACE_MS,
+	    detail, sizeof(detail));
+	if (r < 0)
+		goto sandbox_failed;
+	if (fill_result(c, rep, res) < 0) {
+		snprintf(why, whylen, "out of memory");
+		rc = SESS_EINTERNAL;
+	}
+	goto out;
+sandbox_failed:
+	log_error("session %s: %s", s->id, detail);
+	if (r == -1)
+		drop_container(sm, s, "its runner channel failed");
+	snprintf(why, whylen, "the sandbox failed during the run and was reset; try again");
+	rc = SESS_ESANDBOX;
+out:
+	proto_msg_free(put);
+	proto_msg_free(run);
+	proto_msg_free(rep);
+	return rc;
+}
+
+int
+sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
+    struct exec_result *res, char *why, size_t whylen)
+{
+	struct db_session row;
+	struct session *s;
+	int rc, lost, attempt;
+
+	memset(res, 0, sizeof(*res));
+	if (resolve_row(sm, user, req, &row) < 0) {
+		snprintf(why, whylen, "session store unavailable");
+		return SESS_EINTERNAL;
+	}
+	pthread_mutex_lock(&sm->mu);
+	s = table_get(sm, &row);
+	pthread_mutex_unlock(&sm->mu);
+	if (!s) {
+		snprintf(why, whylen, "out of memory");
+		return SESS_EINTERNAL;
+	}
+	memcpy(res->session_id, s->id, sizeof(res->session_id));
+	pthread_mutex_lock(&s->lock);
+	/* A channel that died between calls is found out on first use: retry once. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((rc = ensure_channel(sm, s, why, whylen)) != SESS_OK)
+			break;
+		rc = run_in_session(sm, s, req, res, &lost, why, whylen);
+		if (rc == SESS_OK || !lost)
+			break;
+		exec_result_free(res);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc == SESS_OK) {
+		db_session_touch(sm->db, s->id, wall_ms());
+		log_info("session %s: exec %s exit=%d%s %ldms", s->id, req->lang->id,
+		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms);
+	}
+	return rc;
+}
+
+int
+sessions_health(struct sessions *sm, char *why, size_t whylen)
+{
+	struct docker_err err = { 0, "" };
+	char dberr[256];
+
+	if (docker_ping(sm->dk, &err) != DOCKER_OK) {
+		snprintf(why, whylen, "docker engine unavailable: %s", err.msg);
+		return -1;
+	}
+	if (db_check_writable(sm->db, dberr, sizeof(dberr)) < 0) {
+		snprintf(why, whylen, "database not writable: %s", dberr);
+		return -1;
+	}
+	return 0;
+}

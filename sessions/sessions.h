@@ -1,0 +1,57 @@
+/*
+ * Sessions: session id -> one long-lived sandbox container with an open
+ * runner channel.  Execs in one session are serialized by its lock; different
+ * sessions run in parallel.  SQLite holds the truth about sessions; the
+ * in-memory table caches containers and channels.  Route handlers call this
+ * module, never Docker.
+ */
+#ifndef CIP_SESSIONS_H
+#define CIP_SESSIONS_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+#include "docker.h"
+#include "exec_req.h"
+#include "ids.h"
+#include "../storage/db.h"
+
+enum sess_rc {
+	SESS_OK = 0,
+	SESS_EUNAVAIL = -1,	/* the engine does not answer: 503 */
+	SESS_EENGINE = -2,	/* the engine refused (no image, bad config): 502 */
+	SESS_ESANDBOX = -3,	/* the sandbox failed or stopped answering: 502 */
+	SESS_EINTERNAL = -4,	/* out of memory, database failure: 500 */
+};
+
+struct exec_result {
+	char session_id[ID_LEN + 1];
+	char *out, *err;		/* raw bytes, NUL-terminated, caller frees */
+	size_t out_len, err_len;
+	unsigned long long out_total, err_total;	/* bytes the program wrote */
+	int exit_code;
+	int signal;
+	int timed_out;
+	long wall_ms;
+};
+
+struct sessions;
+
+/* cfg, dk and db are borrowed and must outlive the manager. */
+struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db);
+/* Close channels; containers are left for the next start to adopt. */
+void sessions_free(struct sessions *sm);
+
+/*
+ * Run req for user.  Fills res (free with exec_result_free) and returns
+ * SESS_OK even when the user's program failed; otherwise an error and a
+ * client-facing reason in why (details are logged).
+ */
+int sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
+    struct exec_result *res, char *why, size_t whylen);
+void exec_result_free(struct exec_result *res);
+
+/* 0 when the engine answers and the database takes writes; else why. */
+int sessions_health(struct sessions *sm, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,212 @@
+/*
+ * The CI_* table.  One row per variable: its type, bounds, default and
+ * meaning.  Parsing, validation, defaults and README's table all come from
+ * here, so they cannot drift apart.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+
+enum cfg_type { T_STR, T_INT, T_LONG, T_DOUBLE, T_ENUM };
+
+struct cfg_var {
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	const char *def;
+	double min, max;
+	const char *const *choices;	/* T_ENUM: names, index is the value */
+	int nonempty;			/* T_STR: "" is refused */
+	const char *help;
+};
+
+static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
+static const char *const format_choices[] = { "text", "json", NULL };
+
+#define OFF(f) offsetof(struct cfg, f)
+
+static const struct cfg_var cfg_vars[] = {
+	{ "CI_API_KEY", T_STR, OFF(api_key), "dev-ci-key", 0, 0, NULL, 1,
+	  "key clients send in X-API-Key" },
+	{ "CI_HOST", T_STR, OFF(host), "0.0.0.0", 0, 0, NULL, 1,
+	  "address to listen on" },
+	{ "CI_PORT", T_INT, OFF(port), "8000", 1, 65535, NULL, 0,
+	  "TCP port to listen on" },
+	{ "CI_FILE_STORAGE_PATH", T_STR, OFF(storage_path), "/data/code-interpreter", 0, 0, NULL, 1,
+	  "directory for the SQLite database and stored files" },
+	{ "CI_DB_PATH", T_STR, OFF(db_path), "", 0, 0, NULL, 0,
+	  "SQLite database file (default: CI_FILE_STORAGE_PATH/proxy.db)" },
+	{ "CI_MAX_MEMORY_MB", T_INT, OFF(max_memory_mb), "512", 16, 1048576, NULL, 0,
+	  "memory cap of a sandbox container, swap included (MiB)" },
+	{ "CI_MAX_RUN_TIMEOUT_SECONDS", T_INT, OFF(max_run_timeout_s), "30", 1, 3600, NULL, 0,
+	  "wall-clock limit of one run; everything it started is killed then" },
+	{ "CI_MAX_CPUS", T_DOUBLE, OFF(max_cpus), "1", 0.01, 1024, NULL, 0,
+	  "CPUs a sandbox container may use" },
+	{ "CI_MAX_PIDS", T_INT, OFF(max_pids), "128", 16, 65536, NULL, 0,
+	  "processes and threads a sandbox container may hold" },
+	{ "CI_WORKSPACE_MB", T_INT, OFF(workspace_mb), "256", 1, 1048576, NULL, 0,
+	  "size of the /mnt/data tmpfs (MiB; counts against memory)" },
+	{ "CI_TMP_MB", T_INT, OFF(tmp_mb), "64", 1, 1048576, NULL, 0,
+	  "size of the /tmp tmpfs (MiB; counts against memory)" },
+	{ "CI_MAX_OUTPUT_BYTES", T_LONG, OFF(max_output_bytes), "65536", 1024, 67108864, NULL, 0,
+	  "stdout and stderr kept per run, each; the rest is dropped and marked" },
+	{ "CI_MAX_REQUEST_BYTES", T_LONG, OFF(max_request_bytes), "52428800", 1024, 1073741824, NULL, 0,
+	  "largest JSON request body (413 past it)" },
+	{ "CI_MAX_CONNECTIONS", T_INT, OFF(max_connections), "256", 1, 65536, NULL, 0,
+	  "concurrent HTTP connections" },
+	{ "CI_SANDBOX_IMAGE", T_STR, OFF(sandbox_image), "code-interpreter-sandbox:latest", 0, 0, NULL, 1,
+	  "image of the sandbox containers" },
+	{ "CI_SANDBOX_RUNTIME", T_STR, OFF(sandbox_runtime), "", 0, 0, NULL, 0,
+	  "OCI runtime of the sandboxes, e.g. runsc (default: the engine's)" },
+	{ "CI_SANDBOX_LABEL", T_STR, OFF(sandbox_label), "cip.managed", 0, 0, NULL, 1,
+	  "label key (value 1) that marks the containers this proxy manages" },
+	{ "CI_DOCKER_HOST", T_STR, OFF(docker_host), "unix:///var/run/docker.sock", 0, 0, NULL, 1,
+	  "Docker Engine API endpoint: unix:///path or tcp://host:port" },
+	{ "CI_DOCKER_TIMEOUT_SECONDS", T_INT, OFF(docker_timeout_s), "60", 1, 3600, NULL, 0,
+	  "limit of one Engine API call (create, start, remove, ...)" },
+	{ "CI_DOCKER_WAIT_SECONDS", T_INT, OFF(docker_wait_s), "30", 0, 3600, NULL, 0,
+	  "how long startup waits for the engine to answer" },
+	{ "CI_SANDBOX_NOFILE", T_INT, OFF(nofile_limit), "4096", 64, 1048576, NULL, 0,
+	  "open-file limit (RLIMIT_NOFILE) in a sandbox" },
+	{ "CI_SANDBOX_NPROC", T_INT, OFF(nproc_limit), "8192", 64, 1048576, NULL, 0,
+	  "RLIMIT_NPROC in a sandbox (per host uid; CI_MAX_PIDS is the real cap)" },
+	{ "CI_LOG_LEVEL", T_ENUM, OFF(log_level), "info", 0, 0, level_choices, 0,
+	  "debug, info, warn or error" },
+	{ "CI_LOG_FORMAT", T_ENUM, OFF(log_format), "text", 0, 0, format_choices, 0,
+	  "text or json" },
+};
+
+#define NVARS (sizeof(cfg_vars) / sizeof(cfg_vars[0]))
+
+static int
+parse_number(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !isfinite(*out))
+		return -1;
+	return 0;
+}
+
+static int
+cfg_set(struct cfg *c, const struct cfg_var *v, const char *val, char *err, size_t errlen)
+{
+	char *field = (char *)c + v->off;
+	double d;
+	int i;
+
+	switch (v->type) {
+	case T_STR:
+		if (v->nonempty && val[0] == '\0')
+			goto bad;
+		if (!(*(char **)field = strdup(val)))
+			goto nomem;
+		return 0;
+	case T_INT:
+	case T_LONG:
+	case T_DOUBLE:
+		if (parse_number(val, &d) < 0 || d < v->min || d > v->max ||
+		    (v->type != T_DOUBLE && d != floor(d)))
+			goto bad;
+		if (v->type == T_INT)
+			*(int *)field = (int)d;
+		else if (v->type == T_LONG)
+			*(long *)field = (long)d;
+		else
+			*(double *)field = d;
+		return 0;
+	case T_ENUM:
+		for (i = 0; v->choices[i]; i++)
+			if (strcmp(val, v->choices[i]) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		goto bad;
+	}
+bad:
+	if (v->type == T_ENUM || v->type == T_STR)
+		snprintf(err, errlen, "%s=\"%s\" is not valid: %s", v->name, val, v->help);
+	else
+		snprintf(err, errlen, "%s=\"%s\" is not valid: want a %snumber from %g to %g (%s)",
+		    v->name, val, v->type == T_DOUBLE ? "" : "whole ", v->min, v->max, v->help);
+	return -1;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+int
+cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errlen)
+{
+	struct cfg *c;
+	const char *val;
+	size_t i, n;
+
+	*out = NULL;
+	if (!(c = calloc(1, sizeof(*c)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < NVARS; i++) {
+		val = get(cfg_vars[i].name, ctx);
+		if (!val)
+			val = cfg_vars[i].def;
+		if (cfg_set(c, &cfg_vars[i], val, err, errlen) < 0)
+			goto fail;
+	}
+	if (c->db_path[0] == '\0') {
+		free(c->db_path);
+		n = strlen(c->storage_path) + sizeof("/proxy.db");
+		if (!(c->db_path = malloc(n)))
+			goto fail;
+		snprintf(c->db_path, n, "%s/proxy.db", c->storage_path);
+	}
+	if (strncmp(c->docker_host, "unix://", 7) != 0 &&
+	    strncmp(c->docker_host, "tcp://", 6) != 0) {
+		snprintf(err, errlen, "CI_DOCKER_HOST=\"%s\" is not valid: "
+		    "want unix:///path/to/docker.sock or tcp://host:port", c->docker_host);
+		goto fail;
+	}
+	if (c->workspace_mb > c->max_memory_mb)
+		log_warn("CI_WORKSPACE_MB (%d) exceeds CI_MAX_MEMORY_MB (%d): tmpfs pages "
+		    "count against the memory cap", c->workspace_mb, c->max_memory_mb);
+	*out = c;
+	return 0;
+fail:
+	cfg_free(c);
+	return -1;
+}
+
+void
+cfg_free(struct cfg *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < NVARS; i++)
+		if (cfg_vars[i].type == T_STR)
+			free(*(char **)((char *)c + cfg_vars[i].off));
+	free(c);
+}
+
+void
+cfg_print_table(void)
+{
+	size_t i;
+
+	printf("| variable | default | meaning |\n|---|---|---|\n");
+	for (i = 0; i < NVARS; i++)
+		printf("| `%s` | %s%s%s | %s |\n", cfg_vars[i].name,
+		    cfg_vars[i].def[0] ? "`" : "", cfg_vars[i].def[0] ? cfg_vars[i].def : "(empty)",
+		    cfg_vars[i].def[0] ? "`" : "", cfg_vars[i].help);
+}

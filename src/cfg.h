@@ -1,0 +1,53 @@
+/*
+ * Configuration: every CI_* environment variable, parsed and validated in one
+ * place at startup from one table.  A bad value stops the daemon with a
+ * message naming the variable.  After startup the struct is read-only.
+ */
+#ifndef CIP_CFG_H
+#define CIP_CFG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+struct cfg {
+	char *api_key;
+	char *host;
+	int port;
+	char *storage_path;
+	char *db_path;			/* derived from storage_path if unset */
+	int max_memory_mb;
+	int max_run_timeout_s;
+	double max_cpus;
+	int max_pids;
+	int workspace_mb;
+	int tmp_mb;
+	long max_output_bytes;
+	long max_request_bytes;
+	int max_connections;
+	char *sandbox_image;
+	char *sandbox_runtime;		/* "" = the engine's default */
+	char *sandbox_label;
+	char *docker_host;
+	int docker_timeout_s;
+	int docker_wait_s;
+	int nofile_limit;
+	int nproc_limit;
+	enum log_level log_level;
+	enum log_format log_format;
+};
+
+/* How the table reads a variable: getenv, or a stand-in in unit tests. */
+typedef const char *(*cfg_getenv_fn)(const char *name, void *ctx);
+
+/*
+ * Parse every variable.  Returns 0 and a new cfg in *out (free with
+ * cfg_free), or -1 with a message naming the bad variable in err.
+ */
+int cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errlen);
+void cfg_free(struct cfg *c);
+
+/* Print the table (name, default, meaning) as a Markdown table. */
+void cfg_print_table(void);
+
+#endif

@@ -1,0 +1,762 @@
+/*
+ * Engine API calls.  Control calls are plain libcurl requests with a capped
+ * response body; the exec stream is a CONNECT_ONLY connection over which we
+ * write the upgrade request ourselves, because libcurl's easy API has no
+ * HTTP hijack.  The API version is min(the engine's, the newest we know).
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "docker.h"
+#include "log.h"
+
+/* Newest API version whose fields we use and have checked against. */
+#define API_NEWEST_MAJOR 1
+#define API_NEWEST_MINOR 45
+#define RESP_CAP (8u << 20)
+
+struct docker {
+	char *socket_path;	/* unix socket, or NULL for tcp */
+	char *base_url;		/* "http://localhost" or "http://host:port" */
+	char api[16];		/* "v1.41" */
+	long timeout_ms;
+	int podman;
+};
+
+struct docker_stream {
+	CURL *h;
+	curl_socket_t fd;
+	char *pre;		/* stream bytes read along with the headers */
+	size_t prelen, preoff;
+};
+
+struct docker *
+docker_new(const char *host, long timeout_ms)
+{
+	struct docker *dk = calloc(1, sizeof(*dk));
+	char url[512];
+
+	if (!dk)
+		return NULL;
+	dk->timeout_ms = timeout_ms;
+	strcpy(dk->api, "v1.41");
+	if (strncmp(host, "unix://", 7) == 0) {
+		dk->socket_path = strdup(host + 7);
+		dk->base_url = strdup("http://localhost");
+	} else {
+		snprintf(url, sizeof(url), "http://%s", host + 6);
+		dk->base_url = strdup(url);
+	}
+	if (!dk->base_url || (strncmp(host, "unix://", 7) == 0 && !dk->socket_path)) {
+		docker_free(dk);
+		return NULL;
+	}
+	return dk;
+}
+
+void
+docker_free(struct docker *dk)
+{
+	if (!dk)
+		return;
+	free(dk->socket_path);
+	free(dk->base_url);
+	free(dk);
+}
+
+const char *
+docker_api_version(const struct docker *dk)
+{
+	return dk->api + 1;
+}
+
+int
+docker_is_podman(const struct docker *dk)
+{
+	return dk->podman;
+}
+
+static void
+set_err(struct docker_err *err, long status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(struct docker_err *err, long status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	err->status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+static size_t
+collect_body(char *p, size_t sz, size_t n, void *ctx)
+{
+	if (buf_add(ctx, p, sz * n) < 0)
+		return 0;
+	return sz * n;
+}
+
+struct ping_headers {
+	char api[16];
+	int podman;
+};
+
+static size_t
+collect_ping_header(char *p, size_t sz, size_t n, void *ctx)
+{
+	struct ping_headers *ph = ctx;
+	size_t len = sz * n, i;
+
+	if (len > 12 && strncasecmp(p, "Api-Version:", 12) == 0) {
+		p += 12;
+		len -= 12;
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		for (i = 0; i < len && i < sizeof(ph->api) - 1 && p[i] > ' '; i++)
+			ph->api[i] = p[i];
+		ph->api[i] = '\0';
+	} else if (len > 19 && strncasecmp(p, "Libpod-Api-Version:", 19) == 0) {
+		ph->podman = 1;
+	}
+	return sz * n;
+}
+
+static CURL *
+dk_handle(struct docker *dk, const char *url, long timeout_ms)
+{
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (dk->socket_path)
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, dk->socket_path);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	return h;
+}
+
+/* The engine's message from an error body: JSON "message", else the text. */
+static void
+engine_message(const struct buf *body, char *out, size_t cap)
+{
+	struct json_object *j = NULL, *m;
+	size_t i;
+
+	if (body->data && (j = json_tokener_parse(body->data)) &&
+	    json_object_object_get_ex(j, "message", &m) && json_object_is_type(m, json_type_string))
+		snprintf(out, cap, "%s", json_object_get_string(m));
+	else
+		snprintf(out, cap, "%.*s", (int)(body->len < 300 ? body->len : 300),
+		    body->data ? body->data : "");
+	json_object_put(j);
+	for (i = 0; out[i]; i++)
+		if (out[i] == '\n' || out[i] == '\r')
+			out[i] = ' ';
+}
+
+static int
+map_status(long status, const char *msg)
+{
+	if (status == 404)
+		return DOCKER_ENOTFOUND;
+	if (status == 409)
+		return DOCKER_ECONFLICT;
+	/* Podman answers 500 where dockerd says 409. */
+	if (status == 500 && (strstr(msg, "container state improper") ||
+	    strstr(msg, "already in use") || strstr(msg, "is not running")))
+		return DOCKER_ECONFLICT;
+	return DOCKER_EAPI;
+}
+
+/*
+ * One request.  path is relative to the versioned base ("/containers/...").
+ * Returns DOCKER_OK for a 2xx/304 status (body in resp if given).
+ */
+static int
+dk_call(struct docker *dk, const char *method, const char *path, const char *json,
+    struct buf *resp, struct docker_err *err)
+{
+	char url[2048], what[64];
+	struct curl_slist *hdr = NULL;
+	struct buf body;
+	long status = 0;
+	CURL *h;
+	CURLcode cc;
+	int rc;
+
+	buf_init(&body, RESP_CAP);
+	snprintf(url, sizeof(url), "%s/%s%s", dk->base_url, dk->api, path);
+	snprintf(what, sizeof(what), "%s %.40s", method, path);
+	if (!(h = dk_handle(dk, url, dk->timeout_ms))) {
+		set_err(err, 0, "out of memory");
+		return DOCKER_ENOMEM;
+	}
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (json) {
+		/* Without it dockerd assumes a form body and refuses with 400. */
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	}
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, resp ? resp : &body);
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdr);
+	if (cc != CURLE_OK) {
+		set_err(err, 0, "%s: %s", what, curl_easy_strerror(cc));
+		rc = DOCKER_EUNAVAIL;
+	} else if (status / 100 == 2 || status == 304) {
+		rc = DOCKER_OK;
+	} else {
+		char msg[400];
+		engine_message(resp ? resp : &body, msg, sizeof(msg));
+		set_err(err, status, "%s: %ld %s", what, status, msg);
+		rc = map_status(status, msg);
+	}
+	buf_free(&body);
+	return rc;
+}
+
+/* "1.41" -> 141; 0 if unreadable. */
+static int
+version_num(const char *v)
+{
+	int maj, min;
+
+	if (sscanf(v, "%d.%d", &maj, &min) != 2 || maj < 1 || min < 0 || min > 99)
+		return 0;
+	return maj * 100 + min;
+}
+
+/* GET /_ping; the headers tell the engine's API version and kind. */
+static int
+ping_request(struct docker *dk, struct ping_headers *ph, struct docker_err *err)
+{
+	struct buf body;
+	char url[600];
+	long status = 0;
+	CURL *h;
+	CURLcode cc;
+
+	buf_init(&body, 4096);
+	snprintf(url, sizeof(url), "%s/_ping", dk->base_url);
+	if (!(h = dk_handle(dk, url, 5000))) {
+		set_err(err, 0, "out of memory");
+		return DOCKER_ENOMEM;
+	}
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_ping_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, ph);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	buf_free(&body);
+	if (cc != CURLE_OK) {
+		set_err(err, 0, "GET /_ping: %s", curl_easy_strerror(cc));
+		return DOCKER_EUNAVAIL;
+	}
+	if (status != 200) {
+		set_err(err, status, "GET /_ping: status %ld", status);
+		return DOCKER_EUNAVAIL;
+	}
+	return DOCKER_OK;
+}
+
+int
+docker_ping(struct docker *dk, struct docker_err *err)
+{
+	struct ping_headers ph = { "", 0 };
+
+	return ping_request(dk, &ph, err);
+}
+
+int
+docker_negotiate(struct docker *dk, struct docker_err *err)
+{
+	struct ping_headers ph = { "", 0 };
+	int v, rc, newest = API_NEWEST_MAJOR * 100 + API_NEWEST_MINOR;
+
+	if ((rc = ping_request(dk, &ph, err)) != DOCKER_OK)
+		return rc;
+	v = version_num(ph.api);
+	if (!v)
+		v = 141;	/* no header: an old engine; 1.41 is widely served */
+	if (v > newest)
+		v = newest;
+	snprintf(dk->api, sizeof(dk->api), "v%d.%d", v / 100, v % 100);
+	dk->podman = ph.podman;
+	return DOCKER_OK;
+}
+
+int
+docker_image_exists(struct docker *dk, const char *image, struct docker_err *err)
+{
+	char path[600], *esc;
+	CURL *h = curl_easy_init();
+	int rc;
+
+	if (!h || !(esc = curl_easy_escape(h, image, 0))) {
+		curl_easy_cleanup(h);
+		return DOCKER_ENOMEM;
+	}
+	snprintf(path, sizeof(path), "/images/%s/json", esc);
+	curl_free(esc);
+	curl_easy_cleanup(h);
+	rc = dk_call(dk, "GET", path, NULL, NULL, err);
+	return rc;
+}
+
+static struct json_object *
+tmpfs_options(const struct docker *dk, const struct docker_create_spec *s)
+{
+	struct json_object *t = json_object_new_object();
+	char opt[128];
+
+	/* Explicit options everywhere: engines' defaults differ (noexec, size). */
+	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,exec,size=%dm", s->tmp_mb);
+	json_object_object_add(t, "/tmp", json_object_new_string(opt));
+	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,exec,size=%dm", s->workspace_mb);
+	json_object_object_add(t, "/mnt/data", json_object_new_string(opt));
+	json_object_object_add(t, "/run/cip", json_object_new_string("rw,nosuid,nodev,noexec,size=1m,mode=0700"));
+	if (dk->podman) {
+		/* Podman adds these writable, unsized, on a read-only rootfs. */
+		json_object_object_add(t, "/run", json_object_new_string("rw,nosuid,nodev,noexec,size=1m"));
+		json_object_object_add(t, "/var/tmp", json_object_new_string("rw,nosuid,nodev,noexec,size=1m"));
+	}
+	return t;
+}
+
+static struct json_object *
+ulimit(const char *name, long v)
+{
+	struct json_object *u = json_object_new_object();
+
+	json_object_object_add(u, "Name", json_object_new_string(name));
+	json_object_object_add(u, "Soft", json_object_new_int64(v));
+	json_object_object_add(u, "Hard", json_object_new_int64(v));
+	return u;
+}
+
+static struct json_object *
+string_array(const char *const *v, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+/* The hardened HostConfig: no network, three capabilities, read-only root. */
+static struct json_object *
+host_config(const struct docker *dk, const struct docker_create_spec *s)
+{
+	static const char *const caps[] = { "SETUID", "SETGID", "KILL" };
+	static const char *const drop[] = { "ALL" };
+	static const char *const secopt[] = { "no-new-privileges" };
+	struct json_object *hc = json_object_new_object(), *ul, *lc, *rp;
+
+	json_object_object_add(hc, "Memory", json_object_new_int64(s->memory_bytes));
+	json_object_object_add(hc, "MemorySwap", json_object_new_int64(s->memory_bytes));
+	json_object_object_add(hc, "NanoCpus", json_object_new_int64(s->nano_cpus));
+	json_object_object_add(hc, "PidsLimit", json_object_new_int64(s->pids));
+	json_object_object_add(hc, "NetworkMode", json_object_new_string("none"));
+	json_object_object_add(hc, "ReadonlyRootfs", json_object_new_boolean(1));
+	json_object_object_add(hc, "Tmpfs", tmpfs_options(dk, s));
+	json_object_object_add(hc, "CapDrop", string_array(drop, 1));
+	json_object_object_add(hc, "CapAdd", string_array(caps, 3));
+	json_object_object_add(hc, "SecurityOpt", string_array(secopt, 1));
+	json_object_object_add(hc, "Init", json_object_new_boolean(0));
+	json_object_object_add(hc, "AutoRemove", json_object_new_boolean(0));
+	ul = json_object_new_array();
+	json_object_array_add(ul, ulimit("nofile", s->nofile));
+	json_object_array_add(ul, ulimit("nproc", s->nproc));
+	json_object_object_add(hc, "Ulimits", ul);
+	rp = json_object_new_object();
+	json_object_object_add(rp, "Name", json_object_new_string("no"));
+	json_object_object_add(hc, "RestartPolicy", rp);
+	lc = json_object_new_object();
+	json_object_object_add(lc, "Type", json_object_new_string("none"));
+	json_object_object_add(hc, "LogConfig", lc);
+	if (s->runtime && s->runtime[0])
+		json_object_object_add(hc, "Runtime", json_object_new_string(s->runtime));
+	return hc;
+}
+
+int
+docker_create(struct docker *dk, const struct docker_create_spec *s,
+    char id[DOCKER_ID_MAX], struct docker_err *err)
+{
+	struct json_object *body = json_object_new_object(), *labels, *resp = NULL, *jid;
+	struct buf out;
+	size_t i;
+	int rc;
+
+	buf_init(&out, RESP_CAP);
+	labels = json_object_new_object();
+	for (i = 0; i < s->nlabels; i++)
+		json_object_object_add(labels, s->labels[i].key,
+		    json_object_new_string(s->labels[i].value));
+	json_object_object_add(body, "Image", json_object_new_string(s->image));
+	/* PID 1 is the image's runner, as root; it drops to uid 1000 for user code. */
+	json_object_object_add(body, "User", json_object_new_string("0:0"));
+	json_object_object_add(body, "WorkingDir", json_object_new_string("/mnt/data"));
+	json_object_object_add(body, "Labels", labels);
+	json_object_object_add(body, "NetworkDisabled", json_object_new_boolean(1));
+	json_object_object_add(body, "HostConfig", host_config(dk, s));
+	rc = dk_call(dk, "POST", "/containers/create",
+	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &out, err);
+	if (rc == DOCKER_OK) {
+		resp = out.data ? json_tokener_parse(out.data) : NULL;
+		if (!resp || !json_object_object_get_ex(resp, "Id", &jid) ||
+		    strlen(json_object_get_string(jid)) >= DOCKER_ID_MAX) {
+			set_err(err, 201, "create: no container id in the engine's answer");
+			rc = DOCKER_EAPI;
+		} else {
+			strcpy(id, json_object_get_string(jid));
+		}
+	}
+	json_object_put(resp);
+	json_object_put(body);
+	buf_free(&out);
+	return rc;
+}
+
+int
+docker_start(struct docker *dk, const char *id, struct docker_err *err)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/containers/%s/start", id);
+	return dk_call(dk, "POST", path, NULL, NULL, err);
+}
+
+int
+docker_inspect_running(struct docker *dk, const char *id, int *running, struct docker_err *err)
+{
+	struct json_object *j = NULL, *st, *r;
+	struct buf out;
+	char path[256];
+	int rc;
+
+	*running = 0;
+	buf_init(&out, RESP_CAP);
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	rc = dk_call(dk, "GET", path, NULL, &out, err);
+	if (rc == DOCKER_OK && out.data && (j = json_tokener_parse(out.data)) &&
+	    json_object_object_get_ex(j, "State", &st) &&
+	    json_object_object_get_ex(st, "Running", &r))
+		*running = json_object_get_boolean(r);
+	json_object_put(j);
+	buf_free(&out);
+	return rc;
+}
+
+int
+docker_remove(struct docker *dk, const char *id, struct docker_err *err)
+{
+	char path[256];
+	int rc, attempt;
+
+	snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
+	for (attempt = 0; attempt < 3; attempt++) {
+		rc = dk_call(dk, "DELETE", path, NULL, NULL, err);
+		if (rc == DOCKER_OK || rc == DOCKER_ENOTFOUND)
+			return DOCKER_OK;
+		/* 409 "removal already in progress" means it is going away. */
+		if (rc == DOCKER_ECONFLICT && err && strstr(err->msg, "already in progress"))
+			return DOCKER_OK;
+		/* Podman refuses a container that is still exiting: retry. */
+		if (rc != DOCKER_EAPI && rc != DOCKER_ECONFLICT)
+			return rc;
+		usleep(500000);
+	}
+	return rc;
+}
+
+int
+docker_list_by_label(struct docker *dk, const char *key, const char *value,
+    char ***ids, size_t *n, struct docker_err *err)
+{
+	struct json_object *filter, *arr, *resp = NULL, *item, *jid;
+	char label[512], path[1200], *esc;
+	struct buf out;
+	size_t i, len;
+	CURL *h;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	snprintf(label, sizeof(label), "%s=%s", key, value);
+	filter = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_array_add(arr, json_object_new_string(label));
+	json_object_object_add(filter, "label", arr);
+	h = curl_easy_init();
+	esc = h ? curl_easy_escape(h, json_object_to_json_string_ext(filter,
+	    JSON_C_TO_STRING_PLAIN), 0) : NULL;
+	json_object_put(filter);
+	if (!esc) {
+		curl_easy_cleanup(h);
+		return DOCKER_ENOMEM;
+	}
+	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+	curl_free(esc);
+	curl_easy_cleanup(h);
+	buf_init(&out, RESP_CAP);
+	rc = dk_call(dk, "GET", path, NULL, &out, err);
+	if (rc == DOCKER_OK) {
+		resp = out.data ? json_tokener_parse(out.data) : NULL;
+		len = json_object_is_type(resp, json_type_array) ? json_object_array_length(resp) : 0;
+		*ids = calloc(len + 1, sizeof(**ids));
+		for (i = 0; *ids && i < len; i++) {
+			item = json_object_array_get_idx(resp, i);
+			if (json_object_object_get_ex(item, "Id", &jid))
+				(*ids)[(*n)++] = strdup(json_object_get_string(jid));
+		}
+		if (!*ids)
+			rc = DOCKER_ENOMEM;
+	}
+	json_object_put(resp);
+	buf_free(&out);
+	return rc;
+}
+
+int
+docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
+    const char *user, int attach_stdin, char exec_id[DOCKER_ID_MAX], struct docker_err *err)
+{
+	struct json_object *body = json_object_new_object(), *resp = NULL, *jid;
+	struct buf out;
+	char path[256];
+	size_t argc = 0;
+	int rc;
+
+	while (argv[argc])
+		argc++;
+	json_object_object_add(body, "AttachStdin", json_object_new_boolean(attach_stdin));
+	json_object_object_add(body, "AttachStdout", json_object_new_boolean(1));
+	json_object_object_add(body, "AttachStderr", json_object_new_boolean(1));
+	json_object_object_add(body, "Tty", json_object_new_boolean(0));
+	json_object_object_add(body, "User", json_object_new_string(user));
+	json_object_object_add(body, "Cmd", string_array(argv, argc));
+	buf_init(&out, RESP_CAP);
+	snprintf(path, sizeof(path), "/containers/%s/exec", id);
+	rc = dk_call(dk, "POST", path, json_object_to_json_string_ext(body,
+	    JSON_C_TO_STRING_PLAIN), &out, err);
+	if (rc == DOCKER_OK) {
+		resp = out.data ? json_tokener_parse(out.data) : NULL;
+		if (!resp || !json_object_object_get_ex(resp, "Id", &jid) ||
+		    strlen(json_object_get_string(jid)) >= DOCKER_ID_MAX) {
+			set_err(err, 201, "exec create: no exec id in the engine's answer");
+			rc = DOCKER_EAPI;
+		} else {
+			strcpy(exec_id, json_object_get_string(jid));
+		}
+	}
+	json_object_put(resp);
+	json_object_put(body);
+	buf_free(&out);
+	return rc;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+wait_socket(curl_socket_t fd, short events, int timeout_ms)
+{
+	struct pollfd pf = { .fd = fd, .events = events };
+	int r;
+
+	do
+		r = poll(&pf, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+int
+docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+	long long deadline = mono_ms() + timeout_ms;
+	size_t sent;
+	CURLcode cc;
+	int r;
+
+	while (len) {
+		cc = curl_easy_send(s->h, p, len, &sent);
+		if (cc == CURLE_OK) {
+			p += sent;
+			len -= sent;
+			continue;
+		}
+		if (cc != CURLE_AGAIN)
+			return -EPIPE;
+		if ((r = wait_socket(s->fd, POLLOUT, (int)(deadline - mono_ms()))) < 0)
+			return r;
+	}
+	return 0;
+}
+
+long
+docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms)
+{
+	long long deadline = mono_ms() + timeout_ms;
+	size_t got, n;
+	CURLcode cc;
+	int r;
+
+	if (s->preoff < s->prelen) {
+		n = s->prelen - s->preoff < cap ? s->prelen - s->preoff : cap;
+		memcpy(buf, s->pre + s->preoff, n);
+		s->preoff += n;
+		return (long)n;
+	}
+	for (;;) {
+		cc = curl_easy_recv(s->h, buf, cap, &got);
+		if (cc == CURLE_OK)
+			return (long)got;	/* 0 is EOF */
+		if (cc != CURLE_AGAIN)
+			return -ECONNRESET;
+		if ((r = wait_socket(s->fd, POLLIN, (int)(deadline - mono_ms()))) < 0)
+			return r;
+	}
+}
+
+void
+docker_stream_close(struct docker_stream *s)
+{
+	if (!s)
+		return;
+	curl_easy_cleanup(s->h);
+	free(s->pre);
+	free(s);
+}
+
+/* Read the upgrade answer's head; leftover stream bytes go to s->pre. */
+static int
+read_upgrade_head(struct docker_stream *s, long timeout_ms, struct docker_err *err)
+{
+	char head[8192], *end;
+	size_t len = 0, hl;
+	long n;
+	int status = 0;
+
+	for (;;) {
+		n = docker_stream_recv(s, head + len, sizeof(head) - 1 - len, (int)timeout_ms);
+		if (n <= 0) {
+			set_err(err, 0, "exec start: %s", n == 0 ? "connection closed" : strerror((int)-n));
+			return DOCKER_EUNAVAIL;
+		}
+		len += (size_t)n;
+		head[len] = '\0';
+		if ((end = strstr(head, "\r\n\r\n")))
+			break;
+		if (len == sizeof(head) - 1) {
+			set_err(err, 0, "exec start: oversize answer head");
+			return DOCKER_EAPI;
+		}
+	}
+	hl = (size_t)(end + 4 - head);
+	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1)
+		status = 0;
+	if (status != 101 && status != 200) {
+		char *nl = strchr(head, '\r');
+		if (nl)
+			*nl = '\0';
+		set_err(err, status, "exec start: %s: %.200s", head, end + 4);
+		return status == 404 ? DOCKER_ENOTFOUND : status == 409 ? DOCKER_ECONFLICT : DOCKER_EAPI;
+	}
+	if (len > hl) {
+		if (!(s->pre = malloc(len - hl)))
+			return DOCKER_ENOMEM;
+		memcpy(s->pre, head + hl, len - hl);
+		s->prelen = len - hl;
+	}
+	return DOCKER_OK;
+}
+
+int
+docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream **out,
+    struct docker_err *err)
+{
+	static const char body[] = "{\"Detach\":false,\"Tty\":false}";
+	struct docker_stream *s = calloc(1, sizeof(*s));
+	char url[600], req[1024];
+	CURLcode cc;
+	int rc, len;
+
+	*out = NULL;
+	if (!s)
+		return DOCKER_ENOMEM;
+	snprintf(url, sizeof(url), "%s/", dk->base_url);
+	if (!(s->h = dk_handle(dk, url, dk->timeout_ms))) {
+		free(s);
+		return DOCKER_ENOMEM;
+	}
+	/* Connect only: we speak HTTP ourselves so we can keep the socket. */
+	curl_easy_setopt(s->h, CURLOPT_CONNECT_ONLY, 1L);
+	cc = curl_easy_perform(s->h);
+	if (cc == CURLE_OK)
+		cc = curl_easy_getinfo(s->h, CURLINFO_ACTIVESOCKET, &s->fd);
+	if (cc != CURLE_OK) {
+		set_err(err, 0, "exec start: %s", curl_easy_strerror(cc));
+		docker_stream_close(s);
+		return DOCKER_EUNAVAIL;
+	}
+	len = snprintf(req, sizeof(req),
+	    "POST /%s/exec/%s/start HTTP/1.1\r\nHost: docker\r\n"
+	    "User-Agent: code-interpreter-proxy/" PACKAGE_VERSION "\r\n"
+	    "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", dk->api, exec_id, sizeof(body) - 1, body);
+	if (docker_stream_send(s, req, (size_t)len, (int)dk->timeout_ms) < 0) {
+		set_err(err, 0, "exec start: cannot send the request");
+		docker_stream_close(s);
+		return DOCKER_EUNAVAIL;
+	}
+	if ((rc = read_upgrade_head(s, dk->timeout_ms, err)) != DOCKER_OK) {
+		docker_stream_close(s);
+		return rc;
+	}
+	*out = s;
+	return DOCKER_OK;
+}

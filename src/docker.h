@@ -1,0 +1,88 @@
+/*
+ * Docker Engine API client over libcurl: the container lifecycle, and the
+ * hijacked exec stream that carries the runner channel.  Works with dockerd
+ * and Podman's compatible API (the differences are handled inside).  Every
+ * call is safe to make from any thread: each one uses its own curl handle.
+ */
+#ifndef CIP_DOCKER_H
+#define CIP_DOCKER_H
+
+#include <stddef.h>
+
+#define DOCKER_ID_MAX 128
+
+enum docker_rc {
+	DOCKER_OK = 0,
+	DOCKER_EUNAVAIL = -1,	/* engine not reachable or timed out: 503 */
+	DOCKER_ENOTFOUND = -2,	/* 404: no such container, image or exec */
+	DOCKER_ECONFLICT = -3,	/* 409 (or Podman's 500 twin): not running, name taken */
+	DOCKER_EAPI = -4,	/* any other refusal: 502 */
+	DOCKER_ENOMEM = -5,
+};
+
+/* What went wrong: the engine's own message, for our log. */
+struct docker_err {
+	long status;		/* HTTP status, 0 for transport errors */
+	char msg[512];
+};
+
+struct docker;
+
+struct docker_label {
+	const char *key, *value;
+};
+
+struct docker_create_spec {
+	const char *image;
+	const char *runtime;		/* NULL or "" for the engine's default */
+	const struct docker_label *labels;
+	size_t nlabels;
+	long long memory_bytes;
+	long long nano_cpus;
+	long pids;
+	int workspace_mb, tmp_mb;
+	long nofile, nproc;
+};
+
+/* host: unix:///path or tcp://host:port.  timeout_ms: per control call. */
+struct docker *docker_new(const char *host, long timeout_ms);
+void docker_free(struct docker *dk);
+
+/* GET /_ping: picks the API version and engine kind.  Once, before threads. */
+int docker_negotiate(struct docker *dk, struct docker_err *err);
+/* GET /_ping: does the engine answer?  Safe from any thread. */
+int docker_ping(struct docker *dk, struct docker_err *err);
+const char *docker_api_version(const struct docker *dk);
+int docker_is_podman(const struct docker *dk);
+
+int docker_image_exists(struct docker *dk, const char *image, struct docker_err *err);
+int docker_create(struct docker *dk, const struct docker_create_spec *spec,
+    char id[DOCKER_ID_MAX], struct docker_err *err);
+int docker_start(struct docker *dk, const char *id, struct docker_err *err);
+/* *running = 1 if it exists and runs; DOCKER_ENOTFOUND if it is gone. */
+int docker_inspect_running(struct docker *dk, const char *id, int *running,
+    struct docker_err *err);
+/* Force-remove with its volumes; an already gone container is success. */
+int docker_remove(struct docker *dk, const char *id, struct docker_err *err);
+/*
+ * Ids of all containers (running or not) with label key=value; the caller
+ * frees each id and the array.
+ */
+int docker_list_by_label(struct docker *dk, const char *key, const char *value,
+    char ***ids, size_t *n, struct docker_err *err);
+
+/* Create an exec of argv as user, stdout/stderr attached (and stdin if asked). */
+int docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
+    const char *user, int attach_stdin, char exec_id[DOCKER_ID_MAX], struct docker_err *err);
+
+/* A started, hijacked exec: bytes in go to its stdin, bytes out are framed. */
+struct docker_stream;
+int docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream **out,
+    struct docker_err *err);
+/* Send all of buf (as one write where the socket allows); 0 or -errno. */
+int docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int timeout_ms);
+/* Bytes received (> 0), 0 at EOF, or -errno (-ETIMEDOUT when nothing came). */
+long docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms);
+void docker_stream_close(struct docker_stream *s);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * An /exec request body, parsed and validated: lang, code, args, session
+ * hints and files[] in all three ref shapes of the contract.  Unknown fields
+ * are ignored, as clients send plenty.
+ */
+#ifndef CIP_EXEC_REQ_H
+#define CIP_EXEC_REQ_H
+
+#include <stddef.h>
+
+#include "lang.h"
+
+struct exec_file_ref {
+	char *id;	/* storage file id */
+	char *bucket;	/* storage_session_id, or legacy session_id */
+	char *name;	/* path relative to /mnt/data */
+};
+
+struct exec_req {
+	const struct lang *lang;
+	char *code;
+	size_t code_len;
+	char **args;
+	size_t nargs;
+	char *session_id;	/* NULL when absent */
+	char *hint;		/* runtime_session_hint */
+	char *user_id;		/* body user_id */
+	struct exec_file_ref *files;
+	size_t nfiles;
+};
+
+/*
+ * Parse body[0..len).  0 and a new request in *out (free with
+ * exec_req_free), or -1 with the client-facing reason in err (a 400).
+ */
+int exec_req_parse(const char *body, size_t len, struct exec_req **out,
+    char *err, size_t errlen);
+void exec_req_free(struct exec_req *r);
+
+#endif

@@ -1,0 +1,388 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "cfg.h"
+#include "http.h"
+#include "log.h"
+
+#define MAX_PARAMS 4
+#define MAX_PATH 2048
+#define MAX_HEADERS 8
+
+struct http_server {
+	struct MHD_Daemon *d;
+	const struct cfg *cfg;
+	const struct http_route *routes;
+	size_t nroutes;
+	void *app;
+	struct sockaddr_storage addr;
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const struct http_route *route;
+	const char *method;
+	char path[MAX_PATH];
+	char scratch[MAX_PATH];
+	const char *params[MAX_PARAMS];
+	size_t nparams;
+	struct buf body;
+	int too_big;
+	int replied;
+	char *hdr_name[MAX_HEADERS], *hdr_value[MAX_HEADERS];
+	size_t nhdr;
+};
+
+void
+http_normalize_path(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *in && *in != '?' && o + 1 < cap; in++) {
+		if (*in == '/' && o > 0 && out[o - 1] == '/')
+			continue;
+		out[o++] = *in;
+	}
+	if (o == 0 || out[0] != '/') {
+		memmove(out + 1, out, o < cap - 1 ? o : cap - 2);
+		out[0] = '/';
+		o = o < cap - 1 ? o + 1 : cap - 1;
+	}
+	if (o > 1 && out[o - 1] == '/')
+		o--;
+	out[o] = '\0';
+	/* Every route lives at the root and under /v1. */
+	if (strncmp(out, "/v1", 3) == 0 && (out[3] == '/' || out[3] == '\0')) {
+		memmove(out, out + 3, strlen(out + 3) + 1);
+		if (out[0] == '\0')
+			strcpy(out, "/");
+	}
+}
+
+int
+http_match(const char *pattern, const char *path, char *scratch, size_t scratchlen,
+    const char **params, size_t maxp, size_t *nparams)
+{
+	const char *p = pattern, *q = path;
+	size_t n = 0, o = 0, seg;
+
+	*nparams = 0;
+	while (*p && *q) {
+		if (p[0] == '{' && p[1] == '}') {
+			seg = strcspn(q, "/");
+			if (seg == 0 || n == maxp || o + seg + 1 > scratchlen)
+				return 0;
+			memcpy(scratch + o, q, seg);
+			scratch[o + seg] = '\0';
+			params[n++] = scratch + o;
+			o += seg + 1;
+			p += 2;
+			q += seg;
+			continue;
+		}
+		if (*p++ != *q++)
+			return 0;
+	}
+	if (*p || *q)
+		return 0;
+	*nparams = n;
+	return 1;
+}
+
+const char *
+http_req_method(const struct http_req *req)
+{
+	return req->method;
+}
+
+const char *
+http_req_param(const struct http_req *req, size_t i)
+{
+	return i < req->nparams ? req->params[i] : NULL;
+}
+
+const char *
+http_req_header(const struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_req_query(const struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+http_req_body(const struct http_req *req, size_t *len)
+{
+	if (len)
+		*len = req->body.len;
+	return req->body.data ? req->body.data : "";
+}
+
+void
+http_add_header(struct http_req *req, const char *name, const char *value)
+{
+	if (req->nhdr == MAX_HEADERS)
+		return;
+	req->hdr_name[req->nhdr] = strdup(name);
+	req->hdr_value[req->nhdr] = strdup(value);
+	req->nhdr++;
+}
+
+static void
+queue(struct http_req *req, int status, const char *body, size_t len, const char *ctype)
+{
+	struct MHD_Response *r;
+	size_t i;
+
+	if (req->replied)
+		return;
+	req->replied = 1;
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return;
+	MHD_add_response_header(r, "Content-Type", ctype);
+	for (i = 0; i < req->nhdr; i++)
+		if (req->hdr_name[i] && req->hdr_value[i])
+			MHD_add_response_header(r, req->hdr_name[i], req->hdr_value[i]);
+	MHD_queue_response(req->conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+}
+
+void
+http_reply_json(struct http_req *req, int status, struct json_object *obj)
+{
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(obj,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+	if (s)
+		queue(req, status, s, len, "application/json");
+	else
+		queue(req, 500, "{\"error\":\"out of memory\"}", 25, "application/json");
+	json_object_put(obj);
+}
+
+void
+http_reply_error(struct http_req *req, int status, const char *error, const char *details)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(error));
+	if (details)
+		json_object_object_add(o, "details", json_object_new_string(details));
+	http_reply_json(req, status, o);
+}
+
+/* Find the route for the request; 404 or 405 is answered here. */
+static int
+route_request(struct http_req *req, const char *url)
+{
+	const struct http_server *srv = req->srv;
+	int path_known = 0;
+	size_t i;
+
+	http_normalize_path(url, req->path, sizeof(req->path));
+	for (i = 0; i < srv->nroutes; i++) {
+		if (!http_match(srv->routes[i].pattern, req->path, req->scratch,
+		    sizeof(req->scratch), req->params, MAX_PARAMS, &req->nparams))
+			continue;
+		path_known = 1;
+		if (strcmp(srv->routes[i].method, req->method) == 0 ||
+		    (strcmp(req->method, "HEAD") == 0 && strcmp(srv->routes[i].method, "GET") == 0)) {
+			req->route = &srv->routes[i];
+			return 0;
+		}
+	}
+	if (path_known)
+		http_reply_error(req, 405, "Method not allowed", NULL);
+	else
+		http_reply_error(req, 404, "Not found", NULL);
+	return -1;
+}
+
+/* Checks made before any body byte is read: route, auth, declared size. */
+static void
+first_call(struct http_req *req, const char *url)
+{
+	const struct cfg *cfg = req->srv->cfg;
+	const char *cl;
+	char details[96];
+
+	if (route_request(req, url) < 0)
+		return;
+	if (req->route->auth == HTTP_AUTH &&
+	    auth_check_api_key(cfg, http_req_header(req, "X-API-Key")) < 0) {
+		http_reply_error(req, 401, "Unauthorized", "missing or invalid X-API-Key");
+		return;
+	}
+	cl = http_req_header(req, "Content-Length");
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg->max_request_bytes) {
+		snprintf(details, sizeof(details), "the limit is %ld bytes", cfg->max_request_bytes);
+		http_reply_error(req, 413, "Request body too large", details);
+	}
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+	char details[96];
+
+	if (!req) {
+		if (!(req = calloc(1, sizeof(*req))))
+			return MHD_NO;
+		req->srv = srv;
+		req->conn = conn;
+		req->method = method;
+		buf_init(&req->body, (size_t)srv->cfg->max_request_bytes);
+		*con_cls = req;
+		first_call(req, url);
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Drop the body of a request already answered, or too big. */
+		if (!req->replied && !req->too_big) {
+			if (buf_add(&req->body, upload_data, *upload_size) < 0)
+				return MHD_NO;
+			req->too_big = buf_truncated(&req->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (req->replied)
+		return MHD_YES;
+	if (req->too_big) {
+		snprintf(details, sizeof(details), "the limit is %ld bytes", srv->cfg->max_request_bytes);
+		http_reply_error(req, 413, "Request body too large", details);
+		return MHD_YES;
+	}
+	req->route->handler(req, srv->app);
+	if (!req->replied)
+		http_reply_error(req, 500, "Internal error", "the handler gave no answer");
+	return MHD_YES;
+}
+
+static void
+request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_req *req = *con_cls;
+	size_t i;
+
+	if (!req)
+		return;
+	buf_free(&req->body);
+	for (i = 0; i < req->nhdr; i++) {
+		free(req->hdr_name[i]);
+		free(req->hdr_value[i]);
+	}
+	free(req);
+	*con_cls = NULL;
+}
+
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warn("http: %s", msg);
+}
+
+static int
+resolve_listen(struct http_server *srv, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+	    .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	char port[8];
+	int rc;
+
+	snprintf(port, sizeof(port), "%d", srv->cfg->port);
+	rc = getaddrinfo(srv->cfg->host, port, &hints, &ai);
+	if (rc != 0 || !ai) {
+		snprintf(err, errlen, "CI_HOST=\"%s\" is not a numeric IPv4 or IPv6 address",
+		    srv->cfg->host);
+		return -1;
+	}
+	memcpy(&srv->addr, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+struct http_server *
+http_start(const struct cfg *cfg, const struct http_route *routes, size_t nroutes, void *app,
+    char *err, size_t errlen)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->cfg = cfg;
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	srv->app = app;
+	if (resolve_listen(srv, err, errlen) < 0)
+		goto fail;
+	if (srv->addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+	    MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+	    MHD_OPTION_END);
+	if (!srv->d) {
+		snprintf(err, errlen, "cannot listen on %s port %d (in use, or not permitted)",
+		    cfg->host, cfg->port);
+		goto fail;
+	}
+	return srv;
+fail:
+	free(srv);
+	return NULL;
+}
+
+void
+http_quiesce(struct http_server *srv)
+{
+	MHD_socket s = MHD_quiesce_daemon(srv->d);
+
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+}
+
+void
+http_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->d);
+	free(srv);
+}

@@ -1,0 +1,56 @@
+/*
+ * The HTTP server: libmicrohttpd in thread-per-connection mode (handlers may
+ * block for a whole exec), a route table, path normalisation (`//` folded,
+ * every route also under /v1), body size caps and the auth gate.  Handlers
+ * see an opaque request and answer with exactly one reply.
+ */
+#ifndef CIP_HTTP_H
+#define CIP_HTTP_H
+
+#include <stddef.h>
+
+struct json_object;
+struct cfg;
+struct http_req;
+struct http_server;
+
+typedef void (*http_handler)(struct http_req *req, void *app);
+
+enum http_auth { HTTP_PUBLIC = 0, HTTP_AUTH };
+
+struct http_route {
+	const char *method;
+	const char *pattern;	/* "/exec", "/files/{}/{}": {} matches one segment */
+	http_handler handler;
+	enum http_auth auth;
+};
+
+/* Start serving; the route table and app must outlive the server. */
+struct http_server *http_start(const struct cfg *cfg, const struct http_route *routes,
+    size_t nroutes, void *app, char *err, size_t errlen);
+/* Stop accepting new connections (in-flight requests go on). */
+void http_quiesce(struct http_server *srv);
+/* Wait for in-flight requests and stop. */
+void http_stop(struct http_server *srv);
+
+const char *http_req_method(const struct http_req *req);
+/* The i-th {} segment of the matched pattern, or NULL. */
+const char *http_req_param(const struct http_req *req, size_t i);
+const char *http_req_header(const struct http_req *req, const char *name);
+const char *http_req_query(const struct http_req *req, const char *name);
+const char *http_req_body(const struct http_req *req, size_t *len);
+
+/* Reply with a JSON body; takes ownership of obj. */
+void http_reply_json(struct http_req *req, int status, struct json_object *obj);
+/* Reply {"error": error[, "details": details]}. */
+void http_reply_error(struct http_req *req, int status, const char *error, const char *details);
+/* Add a header to the coming reply. */
+void http_add_header(struct http_req *req, const char *name, const char *value);
+
+/* Exposed for the tests: fold "//", drop a trailing "/" and a leading "/v1". */
+void http_normalize_path(const char *in, char *out, size_t cap);
+/* Match path against pattern; fills up to maxp params (pointers into scratch). */
+int http_match(const char *pattern, const char *path, char *scratch, size_t scratchlen,
+    const char **params, size_t maxp, size_t *nparams);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * code-interpreter-proxy: LibreChat's code interpreter on your own Docker
+ * engine.  main reads the configuration, checks the engine and the image,
+ * opens the database, serves HTTP until SIGTERM or SIGINT, then stops.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "docker.h"
+#include "http.h"
+#include "log.h"
+#include "routes.h"
+#include "../sessions/sessions.h"
+#include "../storage/db.h"
+
+static const char *
+env_get(const char *name, void *ctx)
+{
+	return getenv(name);
+}
+
+static void
+usage(void)
+{
+	printf("usage: code-interpreter-proxy [--help | --version | --config-table]\n\n"
+	    "LibreChat's code interpreter (LIBRECHAT_CODE_BASEURL) on a Docker engine.\n"
+	    "Configured by CI_* environment variables:\n\n");
+	cfg_print_table();
+}
+
+/* Wait for the engine to answer, up to the configured window. */
+static int
+wait_for_engine(struct docker *dk, const struct cfg *cfg)
+{
+	struct docker_err err = { 0, "" };
+	int waited = 0;
+
+	while (docker_negotiate(dk, &err) != DOCKER_OK) {
+		if (waited >= cfg->docker_wait_s) {
+			log_error("docker engine at %s does not answer after %d s: %s",
+			    cfg->docker_host, waited, err.msg);
+			return -1;
+		}
+		if (waited == 0)
+			log_warn("waiting for the docker engine at %s: %s", cfg->docker_host, err.msg);
+		sleep(1);
+		waited++;
+	}
+	log_info("docker engine at %s, API %s%s", cfg->docker_host, docker_api_version(dk),
+	    docker_is_podman(dk) ? " (podman)" : "");
+	if (docker_image_exists(dk, cfg->sandbox_image, &err) != DOCKER_OK) {
+		log_error("sandbox image %s is missing (%s); build it with: "
+		    "make sandbox-image (or docker/build-sandbox-image.sh)", cfg->sandbox_image,
+		    err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+prepare_storage(const struct cfg *cfg)
+{
+	if (mkdir(cfg->storage_path, 0750) < 0 && errno != EEXIST) {
+		log_error("cannot create CI_FILE_STORAGE_PATH %s: %s", cfg->storage_path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+serve(const struct cfg *cfg, struct docker *dk, struct db *db)
+{
+	struct app app = { cfg, NULL };
+	struct http_server *srv;
+	sigset_t set;
+	char err[256];
+	int sig = 0;
+
+	if (!(app.sessions = sessions_new(cfg, dk, db)))
+		return -1;
+	/* Signals go to this thread only: every thread started from here blocks them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (!(srv = http_start(cfg, routes, nroutes, &app, err, sizeof(err)))) {
+		log_error("%s", err);
+		sessions_free(app.sessions);
+		return -1;
+	}
+	log_info("listening on %s:%d", cfg->host, cfg->port);
+	sigwait(&set, &sig);
+	log_info("%s: no new connections; finishing in-flight requests",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	http_quiesce(srv);
+	http_stop(srv);
+	sessions_free(app.sessions);
+	log_info("stopped");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cfg *cfg = NULL;
+	struct docker *dk = NULL;
+	struct db *db = NULL;
+	char err[512];
+	int rc = 1;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage();
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("code-interpreter-proxy %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--config-table")) {
+		cfg_print_table();
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "code-interpreter-proxy: unknown argument %s (see --help)\n", argv[1]);
+		return 2;
+	}
+	if (cfg_load(env_get, NULL, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "code-interpreter-proxy: %s\n", err);
+		return 2;
+	}
+	log_setup(cfg->log_level, cfg->log_format);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("libcurl failed to initialise");
+		goto out;
+	}
+	if (prepare_storage(cfg) < 0)
+		goto out;
+	if (db_open(cfg->db_path, &db, err, sizeof(err)) < 0) {
+		log_error("database: %s", err);
+		goto out;
+	}
+	if (!(dk = docker_new(cfg->docker_host, (long)cfg->docker_timeout_s * 1000)) ||
+	    wait_for_engine(dk, cfg) < 0)
+		goto out;
+	rc = serve(cfg, dk, db) < 0 ? 1 : 0;
+out:
+	docker_free(dk);
+	db_close(db);
+	cfg_free(cfg);
+	curl_global_cleanup();
+	return rc;
+}

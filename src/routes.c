@@ -1,0 +1,140 @@
+#include "config.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "exec_req.h"
+#include "log.h"
+#include "routes.h"
+#include "utf8.h"
+#include "../sessions/sessions.h"
+
+#define LOCAL_USER "local"
+
+/* The user a request acts for: User-Id header, then body user_id, then local. */
+static const char *
+request_user(const struct http_req *req, const char *body_user)
+{
+	const char *h = http_req_header(req, "User-Id");
+
+	if (h && *h && strlen(h) < 200)
+		return h;
+	if (body_user && *body_user && strlen(body_user) < 200)
+		return body_user;
+	return LOCAL_USER;
+}
+
+/* A JSON string from program output, whatever bytes it holds. */
+static struct json_object *
+output_string(const char *p, size_t len)
+{
+	struct json_object *s;
+	size_t n;
+	char *clean;
+
+	if (utf8_valid(p, len))
+		return json_object_new_string_len(p, (int)len);
+	if (!(clean = utf8_sanitize(p, len, &n)))
+		return json_object_new_string("");
+	s = json_object_new_string_len(clean, (int)n);
+	free(clean);
+	return s;
+}
+
+static const char *
+run_status(const struct exec_result *r)
+{
+	if (r->timed_out)
+		return "timeout";
+	return r->exit_code == 0 ? "ok" : "error";
+}
+
+static struct json_object *
+exec_reply(const struct exec_result *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "session_id", json_object_new_string(r->session_id));
+	json_object_object_add(o, "stdout", output_string(r->out, r->out_len));
+	json_object_object_add(o, "stderr", output_string(r->err, r->err_len));
+	json_object_object_add(o, "files", json_object_new_array());
+	/* Extras of the official server; clients ignore them, operators use them. */
+	json_object_object_add(o, "code", json_object_new_int(r->exit_code));
+	json_object_object_add(o, "signal", r->signal ?
+	    json_object_new_int(r->signal) : NULL);
+	json_object_object_add(o, "status", json_object_new_string(run_status(r)));
+	json_object_object_add(o, "wall_time", json_object_new_int64(r->wall_ms));
+	return o;
+}
+
+static int
+sess_http_status(int rc)
+{
+	switch (rc) {
+	case SESS_EUNAVAIL:
+		return 503;
+	case SESS_EENGINE:
+	case SESS_ESANDBOX:
+		return 502;
+	default:
+		return 500;
+	}
+}
+
+static void
+handle_exec(struct http_req *req, void *appv)
+{
+	struct app *app = appv;
+	struct exec_req *er = NULL;
+	struct exec_result res;
+	char err[512];
+	const char *body;
+	size_t len;
+	int rc;
+
+	body = http_req_body(req, &len);
+	if (exec_req_parse(body, len, &er, err, sizeof(err)) < 0) {
+		http_reply_error(req, 400, err, NULL);
+		return;
+	}
+	rc = sessions_exec(app->sessions, request_user(req, er->user_id), er, &res, err,
+	    sizeof(err));
+	if (rc == SESS_OK)
+		http_reply_json(req, 200, exec_reply(&res));
+	else {
+		if (rc == SESS_EUNAVAIL)
+			http_add_header(req, "Retry-After", "5");
+		http_reply_error(req, sess_http_status(rc), err, NULL);
+	}
+	exec_result_free(&res);
+	exec_req_free(er);
+}
+
+static void
+handle_health(struct http_req *req, void *appv)
+{
+	struct app *app = appv;
+	struct json_object *o = json_object_new_object();
+	char why[512];
+	int ok = sessions_health(app->sessions, why, sizeof(why)) == 0;
+
+	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "unavailable"));
+	if (!ok) {
+		json_object_object_add(o, "reason", json_object_new_string(why));
+		log_warn("health: %s", why);
+	}
+	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	http_reply_json(req, ok ? 200 : 503, o);
+}
+
+const struct http_route routes[] = {
+	{ "POST", "/exec", handle_exec, HTTP_AUTH },
+	{ "POST", "/librechat/runs", handle_exec, HTTP_AUTH },
+	{ "GET", "/health", handle_health, HTTP_PUBLIC },
+	{ "GET", "/librechat/health", handle_health, HTTP_PUBLIC },
+};
+
+const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

@@ -1,0 +1,341 @@
+/*
+ * Running user code.  The child runs as the sandbox user in its own session
+ * and process group, with stdin from /dev/null and capped stdout/stderr.
+ * When the run ends (exit, timeout or output pipes closed) every process of
+ * the sandbox user is killed, so nothing outlives its run, not even a
+ * setsid() escapee.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+/* After the main process is gone, how long stragglers may hold the pipes. */
+#define DRAIN_GRACE_MS 2000
+
+struct capture {
+	int fd;
+	char *data;
+	size_t len, cap, total;
+};
+
+extern char **environ;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+reap_children(pid_t watch, int *status, int *reaped)
+{
+	pid_t p;
+	int st;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == watch) {
+			*status = st;
+			*reaped = 1;
+		}
+}
+
+/* 1 if a live (not zombie) process of the sandbox user exists. */
+static int
+sandbox_alive(void)
+{
+	char path[300], line[256];
+	struct dirent *de;
+	int found = 0, uid, zombie;
+	DIR *d;
+	FILE *f;
+
+	if (!(d = opendir("/proc")))
+		return 0;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		if (!(f = fopen(path, "re")))
+			continue;
+		uid = -1;
+		zombie = 0;
+		while (fgets(line, sizeof(line), f)) {
+			if (strncmp(line, "State:", 6) == 0)
+				zombie = strchr(line, 'Z') != NULL || strchr(line, 'X') != NULL;
+			else if (strncmp(line, "Uid:", 4) == 0)
+				uid = atoi(line + 4);
+		}
+		fclose(f);
+		if (uid == SANDBOX_UID && !zombie)
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * kill(-1) from PID 1 signals every process it may, except itself.  With
+ * real and effective uid set to the sandbox user (saved uid kept 0, so we can
+ * come back) that is exactly the sandbox user's processes: not the relays,
+ * which run as root.  No fork is needed, so a fork bomb that fills the pids
+ * cgroup cannot stop us.  Repeat until none is left: a bomb may fork between
+ * two rounds.
+ */
+int
+kill_sandbox(void)
+{
+	int round, dummy_st, dummy_r = 0;
+
+	for (round = 1; round <= 200; round++) {
+		if (setresuid(SANDBOX_UID, SANDBOX_UID, 0) == 0) {
+			kill(-1, SIGKILL);
+			if (setresuid(0, 0, 0) != 0)
+				abort();	/* cannot happen: saved uid is 0 */
+		}
+		prctl(PR_SET_DUMPABLE, 0);
+		reap_children(-1, &dummy_st, &dummy_r);
+		if (!sandbox_alive())
+			return round;
+		usleep(round < 20 ? 1000 : 10000);
+	}
+	return round;
+}
+
+static void
+child_exec(char **argv, char **envp, const char *cwd, int out, int err)
+{
+	sigset_t none;
+	int fd;
+
+	setsid();
+	/* The kernel's OOM killer should pick user code, never the runner. */
+	if ((fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)) >= 0) {
+		if (write(fd, "1000", 4) < 0)
+			(void)0;
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		_exit(127);
+	close_range(3, ~0U, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 ||
+	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0) {
+		dprintf(2, "runner: cannot drop privileges: %s\n", strerror(errno));
+		_exit(127);
+	}
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	if (chdir(cwd) < 0) {
+		dprintf(2, "runner: cannot enter %s: %s\n", cwd, strerror(errno));
+		_exit(127);
+	}
+	umask(022);
+	environ = envp;
+	execvp(argv[0], argv);
+	dprintf(2, "runner: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* Collect the values of every field named key into a NULL-ended array. */
+static char **
+collect(const struct proto_msg *m, const char *key)
+{
+	size_t i, n = 0, total = proto_nfields(m);
+	const char *k, *v;
+	char **arr = calloc(total + 1, sizeof(*arr));
+
+	if (!arr)
+		return NULL;
+	for (i = 0; i < total; i++) {
+		k = proto_field(m, i, &v, NULL);
+		if (strcmp(k, key) == 0)
+			arr[n++] = (char *)v;
+	}
+	return arr;
+}
+
+/* Read what is there; keep up to cap bytes, count the rest.  0 at EOF. */
+static int
+capture_read(struct capture *c)
+{
+	char b[65536];
+	size_t keep;
+	ssize_t n;
+
+	for (;;) {
+		n = read(c->fd, b, sizeof(b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 1;
+		if (n <= 0)
+			return 0;
+		c->total += (size_t)n;
+		keep = c->cap - c->len < (size_t)n ? c->cap - c->len : (size_t)n;
+		memcpy(c->data + c->len, b, keep);
+		c->len += keep;
+	}
+}
+
+static int
+captures_open(struct capture *c, size_t cap, int pipes[2][2])
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		c[i].cap = cap;
+		if (!(c[i].data = malloc(cap ? cap : 1)))
+			return -1;
+		if (pipe2(pipes[i], O_CLOEXEC) < 0)
+			return -1;
+		c[i].fd = pipes[i][0];
+		fcntl(c[i].fd, F_SETFL, O_NONBLOCK);
+	}
+	return 0;
+}
+
+/* Wait for the run to end; returns the wait status, sets *timed_out. */
+static int
+supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *timed_out)
+{
+	struct signalfd_siginfo si;
+	struct pollfd pf[3];
+	long long now, grace = 0;
+	int status = 0, reaped = 0, swept = 0, wait_ms, i;
+
+	for (;;) {
+		now = now_ms();
+		if (!reaped || !swept) {
+			if (!*timed_out && now >= deadline) {
+				*timed_out = 1;
+				kill_sandbox();
+				swept = 1;
+			} else if (reaped && !swept) {
+				/* Main process gone: its leftovers go too. */
+				kill_sandbox();
+				swept = 1;
+			}
+			if (swept && !grace)
+				grace = now + DRAIN_GRACE_MS;
+		}
+		if (reaped && c[0].fd < 0 && c[1].fd < 0)
+			break;
+		if (grace && now >= grace) {
+			/* Pipes still held after the kill: give up on them. */
+			for (i = 0; i < 2; i++)
+				if (c[i].fd >= 0) {
+					close(c[i].fd);
+					c[i].fd = -1;
+				}
+			if (!reaped && waitpid(pid, &status, 0) == pid)
+				reaped = 1;
+			break;
+		}
+		wait_ms = (int)((grace ? grace : deadline) - now);
+		if (!swept && wait_ms > (int)(deadline - now))
+			wait_ms = (int)(deadline - now);
+		for (i = 0; i < 2; i++) {
+			pf[i].fd = c[i].fd;
+			pf[i].events = POLLIN;
+		}
+		pf[2].fd = sigfd;
+		pf[2].events = POLLIN;
+		if (poll(pf, 3, wait_ms > 0 ? wait_ms : 0) < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < 2; i++)
+			if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
+				close(c[i].fd);
+				c[i].fd = -1;
+			}
+		if (pf[2].revents)
+			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				;
+		reap_children(pid, &status, &reaped);
+	}
+	return status;
+}
+
+int
+run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd)
+{
+	struct capture c[2];
+	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
+	char **argv = NULL, **envp = NULL;
+	const char *cwd = proto_get(req, "cwd", NULL);
+	uint64_t timeout_ms = 30000, max_output = 65536;
+	long long start;
+	int status, timed_out = 0, i, rc = 0;
+	pid_t pid;
+
+	memset(c, 0, sizeof(c));
+	c[0].fd = c[1].fd = -1;
+	proto_get_u64(req, "timeout_ms", &timeout_ms);
+	proto_get_u64(req, "max_output", &max_output);
+	if (max_output > (64u << 20))
+		max_output = 64u << 20;
+	argv = collect(req, "argv");
+	envp = collect(req, "env");
+	if (!argv || !envp || !argv[0]) {
+		rc = reply_error(rep, "run: no argv");
+		goto out;
+	}
+	if (captures_open(c, (size_t)max_output, pipes) < 0) {
+		rc = reply_error(rep, "run: %s", strerror(errno));
+		goto out;
+	}
+	start = now_ms();
+	pid = fork();
+	if (pid < 0) {
+		rc = reply_error(rep, "run: fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(argv, envp, cwd ? cwd : RUNNER_WORKDIR, pipes[0][1], pipes[1][1]);
+	close(pipes[0][1]);
+	close(pipes[1][1]);
+	pipes[0][1] = pipes[1][1] = -1;
+	status = supervise(pid, c, sigfd, start + (long long)timeout_ms, &timed_out);
+
+	proto_add_u64(rep, "exit_code", WIFEXITED(status) ? (uint64_t)WEXITSTATUS(status) :
+	    WIFSIGNALED(status) ? 128 + (uint64_t)WTERMSIG(status) : 255);
+	proto_add_u64(rep, "signal", WIFSIGNALED(status) ? (uint64_t)WTERMSIG(status) : 0);
+	proto_add_u64(rep, "timed_out", (uint64_t)timed_out);
+	proto_add_u64(rep, "wall_ms", (uint64_t)(now_ms() - start));
+	proto_add(rep, "stdout", c[0].data, c[0].len);
+	proto_add(rep, "stderr", c[1].data, c[1].len);
+	proto_add_u64(rep, "stdout_total", c[0].total);
+	proto_add_u64(rep, "stderr_total", c[1].total);
+out:
+	for (i = 0; i < 2; i++) {
+		if (pipes[i][1] >= 0)
+			close(pipes[i][1]);
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+		free(c[i].data);
+	}
+	free(argv);
+	free(envp);
+	return rc;
+}

@@ -1,0 +1,242 @@
+/*
+ * Runner main: `runner` serves requests as PID 1; `runner relay` is the
+ * relay.  One request is served at a time, in arrival order: execs in a
+ * session are serialized by the proxy anyway.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+#define MAX_CLIENTS 16
+
+struct client {
+	int fd;
+	struct proto_decoder *dec;
+};
+
+int
+reply_error(struct proto_msg *rep, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	proto_add_str(rep, "error", msg);
+	return 0;
+}
+
+static int
+send_msg(int fd, const struct proto_msg *m)
+{
+	unsigned char *buf, *p;
+	size_t len;
+	ssize_t w;
+
+	if (proto_encode(m, 0, &buf, &len) < 0)
+		return -1;
+	for (p = buf; len; ) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			free(buf);
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	free(buf);
+	return 0;
+}
+
+static struct proto_msg *
+dispatch(const struct proto_msg *req, int sigfd)
+{
+	struct proto_msg *rep = proto_msg_new(PROTO_OK);
+	char type = proto_msg_type(req);
+
+	if (!rep)
+		return NULL;
+	switch (type) {
+	case PROTO_HELLO:
+		proto_add_str(rep, "version", RUNNER_VERSION);
+		proto_add_u64(rep, "pid", (uint64_t)getpid());
+		break;
+	case PROTO_PUT:
+		fs_put(req, rep);
+		break;
+	case PROTO_GET:
+		fs_get(req, rep);
+		break;
+	case PROTO_LIST:
+		fs_list(req, rep);
+		break;
+	case PROTO_RUN:
+		run_command(req, rep, sigfd);
+		break;
+	case PROTO_KILL:
+		proto_add_u64(rep, "rounds", (uint64_t)kill_sandbox());
+		break;
+	default:
+		reply_error(rep, "unknown request '%c'", type);
+	}
+	/* A handler that failed said why in "error": make it an error reply. */
+	if (proto_get(rep, "error", NULL)) {
+		struct proto_msg *err = proto_msg_new(PROTO_ERR);
+		if (err)
+			proto_add_str(err, "error", proto_get(rep, "error", NULL));
+		proto_msg_free(rep);
+		rep = err;
+	}
+	return rep;
+}
+
+/* Serve what the client sent; 0 keeps it, -1 drops it. */
+static int
+serve_client(struct client *c, int sigfd)
+{
+	struct proto_msg *req, *rep;
+	char b[65536];
+	ssize_t n;
+	int r;
+
+	n = read(c->fd, b, sizeof(b));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0 || proto_decoder_feed(c->dec, b, (size_t)n) < 0)
+		return -1;
+	while ((r = proto_decoder_next(c->dec, &req)) == 1) {
+		rep = dispatch(req, sigfd);
+		proto_msg_free(req);
+		if (!rep || send_msg(c->fd, rep) < 0) {
+			proto_msg_free(rep);
+			return -1;
+		}
+		proto_msg_free(rep);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+static int
+listen_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	mkdir(RUNNER_DIR, 0700);
+	/* We own the directory (root): make sure only root can enter it. */
+	if (chmod(RUNNER_DIR, 0700) < 0)
+		fprintf(stderr, "runner: chmod %s: %s\n", RUNNER_DIR, strerror(errno));
+	strcpy(sa.sun_path, RUNNER_SOCK);
+	unlink(RUNNER_SOCK);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(RUNNER_SOCK, 0600) < 0 || listen(fd, 16) < 0) {
+		fprintf(stderr, "runner: cannot listen on %s: %s\n", RUNNER_SOCK, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static int
+setup(void)
+{
+	sigset_t set;
+	int sigfd;
+
+	prctl(PR_SET_DUMPABLE, 0);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sigfd < 0) {
+		fprintf(stderr, "runner: signalfd: %s\n", strerror(errno));
+		exit(1);
+	}
+	/*
+	 * Engines give the workspace tmpfs the image directory's owner and mode
+	 * whatever the mount options say: open it to the sandbox user here.
+	 */
+	if (chmod(RUNNER_WORKDIR, 0777) < 0)
+		fprintf(stderr, "runner: chmod %s: %s\n", RUNNER_WORKDIR, strerror(errno));
+	return sigfd;
+}
+
+static void
+accept_client(int lfd, struct client *cl, int *ncl)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (*ncl == MAX_CLIENTS || !(cl[*ncl].dec = proto_decoder_new(RUNNER_MAX_FRAME))) {
+		close(fd);
+		return;
+	}
+	cl[*ncl].fd = fd;
+	(*ncl)++;
+}
+
+static int
+server_main(void)
+{
+	struct client cl[MAX_CLIENTS];
+	struct pollfd pf[MAX_CLIENTS + 2];
+	struct signalfd_siginfo si;
+	int sigfd = setup(), lfd = listen_socket(), ncl = 0, i, st, r = 0;
+
+	for (;;) {
+		pf[0].fd = lfd;
+		pf[0].events = POLLIN;
+		pf[1].fd = sigfd;
+		pf[1].events = POLLIN;
+		for (i = 0; i < ncl; i++) {
+			pf[i + 2].fd = cl[i].fd;
+			pf[i + 2].events = POLLIN;
+		}
+		if (poll(pf, (nfds_t)ncl + 2, -1) < 0 && errno != EINTR)
+			return 1;
+		if (pf[1].revents) {
+			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				;
+			reap_children(-1, &st, &r);
+		}
+		for (i = ncl - 1; i >= 0; i--)
+			if (pf[i + 2].revents && serve_client(&cl[i], sigfd) < 0) {
+				close(cl[i].fd);
+				proto_decoder_free(cl[i].dec);
+				cl[i] = cl[--ncl];
+			}
+		if (pf[0].revents)
+			accept_client(lfd, cl, &ncl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "relay") == 0)
+		return relay_main();
+	if (argc > 1) {
+		fprintf(stderr, "usage: runner [relay]\n");
+		return 2;
+	}
+	return server_main();
+}

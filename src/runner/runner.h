@@ -1,0 +1,46 @@
+/*
+ * The runner: PID 1 of every sandbox container.  It listens on a unix socket
+ * in a root-only directory, runs user code as the sandbox user, and moves
+ * files in and out of the workspace.  The proxy reaches it through a relay
+ * (`runner relay`) started with a hijacked exec.  libc only, linked static.
+ */
+#ifndef CIP_RUNNER_H
+#define CIP_RUNNER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+#define RUNNER_DIR	"/run/cip"
+#define RUNNER_SOCK	RUNNER_DIR "/runner.sock"
+#define RUNNER_WORKDIR	"/mnt/data"
+#define SANDBOX_UID	1000
+#define SANDBOX_GID	1000
+#define RUNNER_MAX_FRAME (256u << 20)
+#define RUNNER_VERSION	"1"
+
+/* run.c: processes */
+/* Run the request's argv as the sandbox user; fill rep.  sigfd: SIGCHLD. */
+int run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd);
+/* Kill every process of the sandbox user; returns how many rounds it took. */
+int kill_sandbox(void);
+/* Reap exited children; if one is `watch`, store its status. */
+void reap_children(pid_t watch, int *status, int *reaped);
+
+/* fsops.c: the workspace, never following a symlink */
+int fs_put(const struct proto_msg *req, struct proto_msg *rep);
+int fs_get(const struct proto_msg *req, struct proto_msg *rep);
+int fs_list(const struct proto_msg *req, struct proto_msg *rep);
+/* 1 if p is a clean relative path (no "", ".", ".." segments, no leading /). */
+int fs_path_ok(const char *p);
+
+/* relay.c */
+int relay_main(void);
+
+/* runner.c */
+/* Set an error reply; always returns 0 (the request was answered). */
+int reply_error(struct proto_msg *rep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,321 @@
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+struct db {
+	sqlite3 *h;
+	pthread_mutex_t mu;
+};
+
+/* Migration i brings the schema from version i to i + 1.  Append only. */
+static const char *const migrations[] = {
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  user_id TEXT NOT NULL,"
+	"  hint TEXT,"
+	"  container_id TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  last_used_at INTEGER NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'active'"
+	");"
+	"CREATE INDEX sessions_hint ON sessions(user_id, hint) WHERE hint IS NOT NULL;"
+	"CREATE INDEX sessions_state ON sessions(state, created_at);"
+	"CREATE TABLE health (id INTEGER PRIMARY KEY, checked_at INTEGER);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int
+db_exec(struct db *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db->h));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_schema_version(struct db *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	pthread_mutex_lock(&db->mu);
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return v;
+}
+
+static int
+db_migrate(struct db *db, char *err, size_t errlen)
+{
+	char sql[64];
+	int v = db_schema_version(db), i;
+
+	if (v < 0) {
+		snprintf(err, errlen, "cannot read the schema version");
+		return -1;
+	}
+	if (v > NMIGRATIONS) {
+		snprintf(err, errlen, "database schema %d is newer than this proxy (%d)", v,
+		    NMIGRATIONS);
+		return -1;
+	}
+	for (i = v; i < NMIGRATIONS; i++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", i + 1);
+		if (db_exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
+			return -1;
+		if (db_exec(db, migrations[i], err, errlen) < 0 ||
+		    db_exec(db, sql, err, errlen) < 0 || db_exec(db, "COMMIT", err, errlen) < 0) {
+			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		log_info("database schema migrated to version %d", i + 1);
+	}
+	return 0;
+}
+
+int
+db_open(const char *path, struct db **out, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof(*db));
+
+	*out = NULL;
+	if (!db) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&db->mu, NULL);
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	if (db_exec(db, "PRAGMA journal_mode=WAL", err, errlen) < 0 ||
+	    db_exec(db, "PRAGMA synchronous=NORMAL", err, errlen) < 0 ||
+	    db_exec(db, "PRAGMA foreign_keys=ON", err, errlen) < 0 ||
+	    db_migrate(db, err, errlen) < 0)
+		goto fail;
+	*out = db;
+	return 0;
+fail:
+	db_close(db);
+	return -EIO;
+}
+
+void
+db_close(struct db *db)
+{
+	if (!db)
+		return;
+	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->mu);
+	free(db);
+}
+
+/* Prepare under the lock held by the caller; logs on failure. */
+static sqlite3_stmt *
+prep(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_error("sqlite: prepare failed: %s", sqlite3_errmsg(db->h));
+		return NULL;
+	}
+	return st;
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s && *s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Step a statement that returns no rows; 0 or -EIO. */
+static int
+step_done(struct db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE) {
+		log_error("sqlite: %s", sqlite3_errmsg(db->h));
+		return -EIO;
+	}
+	return sqlite3_changes(db->h) > 0 ? 0 : -ENOENT;
+}
+
+int
+db_session_insert(struct db *db, const struct db_session *s)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	st = prep(db, "INSERT INTO sessions (id, user_id, hint, container_id, created_at,"
+	    " last_used_at, state) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (st) {
+		sqlite3_bind_text(st, 1, s->id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, s->user_id, -1, SQLITE_TRANSIENT);
+		bind_text_or_null(st, 3, s->hint);
+		bind_text_or_null(st, 4, s->container_id);
+		sqlite3_bind_int64(st, 5, s->created_at);
+		sqlite3_bind_int64(st, 6, s->last_used_at);
+		sqlite3_bind_text(st, 7, s->state[0] ? s->state : "active", -1, SQLITE_TRANSIENT);
+		rc = step_done(db, st);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+static void
+copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static int
+read_session(struct db *db, sqlite3_stmt *st, struct db_session *out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW) {
+		log_error("sqlite: %s", sqlite3_errmsg(db->h));
+		return -EIO;
+	}
+	copy_col(out->id, sizeof(out->id), st, 0);
+	copy_col(out->user_id, sizeof(out->user_id), st, 1);
+	copy_col(out->hint, sizeof(out->hint), st, 2);
+	copy_col(out->container_id, sizeof(out->container_id), st, 3);
+	out->created_at = sqlite3_column_int64(st, 4);
+	out->last_used_at = sqlite3_column_int64(st, 5);
+	copy_col(out->state, sizeof(out->state), st, 6);
+	return 0;
+}
+
+#define SESSION_COLS "id, user_id, hint, container_id, created_at, last_used_at, state"
+
+int
+db_session_get(struct db *db, const char *id, struct db_session *out)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT " SESSION_COLS " FROM sessions WHERE id = ?"))) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		rc = read_session(db, st, out);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+int
+db_session_by_hint(struct db *db, const char *user, const char *hint, struct db_session *out)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT " SESSION_COLS " FROM sessions WHERE user_id = ? AND"
+	    " hint = ? AND state = 'active' ORDER BY created_at DESC LIMIT 1"))) {
+		sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, hint, -1, SQLITE_TRANSIENT);
+		rc = read_session(db, st, out);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+/* UPDATE sessions SET <col> = text WHERE id = ? */
+static int
+update_text(struct db *db, const char *sql, const char *id, const char *val)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, sql))) {
+		bind_text_or_null(st, 1, val);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		rc = step_done(db, st);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+int
+db_session_set_container(struct db *db, const char *id, const char *container_id)
+{
+	return update_text(db, "UPDATE sessions SET container_id = ? WHERE id = ?", id,
+	    container_id);
+}
+
+int
+db_session_set_state(struct db *db, const char *id, const char *state)
+{
+	return update_text(db, "UPDATE sessions SET state = ? WHERE id = ?", id, state);
+}
+
+int
+db_session_touch(struct db *db, const char *id, long long now_ms)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "UPDATE sessions SET last_used_at = ? WHERE id = ?"))) {
+		sqlite3_bind_int64(st, 1, now_ms);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		rc = step_done(db, st);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+int
+db_check_writable(struct db *db, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&db->mu);
+	if (db_exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
+		rc = -EIO;
+	else if (db_exec(db, "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, 0)",
+	    err, errlen) < 0)
+		rc = -EIO;
+	if (sqlite3_get_autocommit(db->h) == 0)
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}

@@ -1,0 +1,44 @@
+/*
+ * The metadata store: SQLite in WAL mode, schema versioned with
+ * PRAGMA user_version.  One connection behind a mutex (our load is small, and
+ * it spares us SQLITE_BUSY between our own threads).  Returns 0 or -errno:
+ * -ENOENT when a row is missing, -EIO when SQLite failed (logged here).
+ */
+#ifndef CIP_DB_H
+#define CIP_DB_H
+
+#include <stddef.h>
+
+#define DB_USER_MAX 256
+#define DB_HINT_MAX 256
+#define DB_CONTAINER_MAX 128
+
+struct db;
+
+struct db_session {
+	char id[22];
+	char user_id[DB_USER_MAX];
+	char hint[DB_HINT_MAX];		/* "" when none */
+	char container_id[DB_CONTAINER_MAX];	/* "" when none */
+	long long created_at;		/* unix ms */
+	long long last_used_at;
+	char state[16];			/* "active", "expired", "deleted" */
+};
+
+/* Open (creating the file and its directory's schema); err says why not. */
+int db_open(const char *path, struct db **out, char *err, size_t errlen);
+void db_close(struct db *db);
+int db_schema_version(struct db *db);
+
+int db_session_insert(struct db *db, const struct db_session *s);
+int db_session_get(struct db *db, const char *id, struct db_session *out);
+/* The newest active session of user with that hint. */
+int db_session_by_hint(struct db *db, const char *user, const char *hint, struct db_session *out);
+int db_session_set_container(struct db *db, const char *id, const char *container_id);
+int db_session_touch(struct db *db, const char *id, long long now_ms);
+int db_session_set_state(struct db *db, const char *id, const char *state);
+
+/* Health: a write in a transaction that is rolled back. */
+int db_check_writable(struct db *db, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,18 @@
+#ifndef CIP_TEST_SUITES_H
+#define CIP_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *suite_cfg(void);
+Suite *suite_ids(void);
+Suite *suite_utf8(void);
+Suite *suite_demux(void);
+Suite *suite_proto(void);
+Suite *suite_exec_req(void);
+Suite *suite_http(void);
+Suite *suite_buf(void);
+Suite *suite_docker_fake(void);
+Suite *suite_sha256(void);
+Suite *suite_db(void);
+
+#endif

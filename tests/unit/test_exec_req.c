@@ -1,0 +1,119 @@
+#include "config.h"
+
+#include <string.h>
+
+#include "exec_req.h"
+#include "suites.h"
+
+static struct exec_req *
+ok(const char *body)
+{
+	struct exec_req *r = NULL;
+	char err[512] = "";
+
+	ck_assert_msg(exec_req_parse(body, strlen(body), &r, err, sizeof(err)) == 0,
+	    "refused %s: %s", body, err);
+	return r;
+}
+
+static void
+refused(const char *body, const char *needle)
+{
+	struct exec_req *r = NULL;
+	char err[512] = "";
+
+	ck_assert_int_eq(exec_req_parse(body, strlen(body), &r, err, sizeof(err)), -1);
+	ck_assert_ptr_null(r);
+	ck_assert_msg(strstr(err, needle), "for %s: %s", body, err);
+}
+
+START_TEST(minimal_and_full)
+{
+	struct exec_req *r = ok("{\"lang\":\"py\",\"code\":\"print(1)\"}");
+
+	ck_assert_str_eq(r->lang->id, "py");
+	ck_assert_str_eq(r->code, "print(1)");
+	ck_assert_uint_eq(r->nargs, 0);
+	ck_assert_ptr_null(r->session_id);
+	exec_req_free(r);
+
+	r = ok("{\"lang\":\"Python\",\"code\":\"x\",\"args\":[\"a\",2,true],\"session_id\":\"s\","
+	    "\"runtime_session_hint\":\"h\",\"user_id\":\"u\",\"timeout\":5000,"
+	    "\"LIBRECHAT_CODE_API_KEY\":\"k\",\"unknown\":{\"deep\":[1,2]},"
+	    "\"files\":[{\"id\":\"a\",\"name\":\"in.csv\",\"session_id\":\"b1\"},"
+	    "{\"id\":\"c\",\"name\":\"d/x.txt\",\"storage_session_id\":\"b2\",\"kind\":\"user\","
+	    "\"resource_id\":\"665f\",\"entity_id\":\"e\"}]}");
+	ck_assert_str_eq(r->lang->id, "py");
+	ck_assert_uint_eq(r->nargs, 3);
+	ck_assert_str_eq(r->args[1], "2");
+	ck_assert_str_eq(r->args[2], "true");
+	ck_assert_str_eq(r->session_id, "s");
+	ck_assert_str_eq(r->hint, "h");
+	ck_assert_str_eq(r->user_id, "u");
+	ck_assert_uint_eq(r->nfiles, 2);
+	ck_assert_str_eq(r->files[0].bucket, "b1");
+	ck_assert_str_eq(r->files[1].bucket, "b2");
+	ck_assert_str_eq(r->files[1].name, "d/x.txt");
+	exec_req_free(r);
+}
+END_TEST
+
+START_TEST(aliases)
+{
+	static const char *const names[][2] = { { "javascript", "js" }, { "node", "js" },
+	    { "JS", "js" }, { "sh", "bash" }, { "bash", "bash" }, { "python3", "py" } };
+	char body[128];
+	struct exec_req *r;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(body, sizeof(body), "{\"lang\":\"%s\",\"code\":\"\"}", names[i][0]);
+		r = ok(body);
+		ck_assert_str_eq(r->lang->id, names[i][1]);
+		exec_req_free(r);
+	}
+}
+END_TEST
+
+START_TEST(code_with_nul_keeps_its_length)
+{
+	struct exec_req *r = ok("{\"lang\":\"py\",\"code\":\"a\\u0000b\"}");
+
+	ck_assert_uint_eq(r->code_len, 3);
+	ck_assert_mem_eq(r->code, "a\0b", 3);
+	exec_req_free(r);
+}
+END_TEST
+
+START_TEST(bad_bodies)
+{
+	refused("", "Invalid JSON");
+	refused("{", "Invalid JSON");
+	refused("{\"lang\":\"py\",\"code\":\"x\"} trailing", "trailing");
+	refused("[1,2]", "expected an object");
+	refused("{\"code\":\"x\"}", "lang is required");
+	refused("{\"lang\":\"cobol\",\"code\":\"x\"}", "Unsupported language: cobol");
+	refused("{\"lang\":\"py\"}", "code is required");
+	refused("{\"lang\":\"py\",\"code\":5}", "code is required");
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"args\":{}}", "args must be");
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"args\":[[1]]}", "args[0]");
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\"a\"}]}", "files[0]");
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"files\":{}}", "files must be");
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"session_id\":7}", "must be strings");
+	refused("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "Invalid JSON");
+}
+END_TEST
+
+Suite *
+suite_exec_req(void)
+{
+	Suite *s = suite_create("exec_req");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, minimal_and_full);
+	tcase_add_test(tc, aliases);
+	tcase_add_test(tc, code_with_nul_keeps_its_length);
+	tcase_add_test(tc, bad_bodies);
+	suite_add_tcase(s, tc);
+	return s;
+}
