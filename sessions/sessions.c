@@ -360,12 +360,28 @@ take_stream(const struct proto_msg *rep, const char *key, const char *totkey,
 	return 0;
 }
 
+/* Append a line for the model to the stderr of res. */
+static int
+append_note(struct exec_result *res, const char *note)
+{
+	size_t n = strlen(note), sep = res->err_len && res->err[res->err_len - 1] != '\n';
+	char *grown = realloc(res->err, res->err_len + sep + n + 1);
+
+	if (!grown)
+		return -1;
+	res->err = grown;
+	if (sep)
+		res->err[res->err_len++] = '\n';
+	memcpy(res->err + res->err_len, note, n + 1);
+	res->err_len += n;
+	return 0;
+}
+
 static int
 fill_result(const struct cfg *c, const struct proto_msg *rep, struct exec_result *res)
 {
 	uint64_t v;
-	char note[128], *grown;
-	int n;
+	char note[200];
 
 	if (take_stream(rep, "stdout", "stdout_total", &res->out, &res->out_len, &res->out_total) < 0 ||
 	    take_stream(rep, "stderr", "stderr_total", &res->err, &res->err_len, &res->err_total) < 0)
@@ -374,17 +390,16 @@ fill_result(const struct cfg *c, const struct proto_msg *rep, struct exec_result
 	res->signal = proto_get_u64(rep, "signal", &v) == 0 && v < 65 ? (int)v : 0;
 	res->timed_out = proto_get_u64(rep, "timed_out", &v) == 0 && v;
 	res->wall_ms = proto_get_u64(rep, "wall_ms", &v) == 0 && v < 1000000000 ? (long)v : 0;
-	if (!res->timed_out)
+	if (res->timed_out)
+		snprintf(note, sizeof(note), "Execution timed out after %d s: every process of "
+		    "the run was stopped.\n", c->max_run_timeout_s);
+	else if (res->signal == 9)
+		/* Nobody else sends SIGKILL in the sandbox: it is the OOM killer. */
+		snprintf(note, sizeof(note), "Killed by SIGKILL: most likely the program ran out of memory (the sandbox "
+		    "limit is %d MiB).\n", c->max_memory_mb);
+	else
 		return 0;
-	n = snprintf(note, sizeof(note), "%sExecution timed out after %d s: every process "
-	    "of the run was stopped.\n", res->err_len && res->err[res->err_len - 1] != '\n' ?
-	    "\n" : "", c->max_run_timeout_s);
-	if (!(grown = realloc(res->err, res->err_len + (size_t)n + 1)))
-		return -1;
-	res->err = grown;
-	memcpy(res->err + res->err_len, note, (size_t)n + 1);
-	res->err_len += (size_t)n;
-	return 0;
+	return append_note(res, note);
 }
 
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */

@@ -102,9 +102,9 @@ sandbox_alive(void)
  * two rounds.
  */
 int
-kill_sandbox(void)
+kill_sandbox(pid_t watch, int *status, int *reaped)
 {
-	int round, dummy_st, dummy_r = 0;
+	int round;
 
 	for (round = 1; round <= 200; round++) {
 		if (setresuid(SANDBOX_UID, SANDBOX_UID, 0) == 0) {
@@ -113,7 +113,7 @@ kill_sandbox(void)
 				abort();	/* cannot happen: saved uid is 0 */
 		}
 		prctl(PR_SET_DUMPABLE, 0);
-		reap_children(-1, &dummy_st, &dummy_r);
+		reap_children(watch, status, reaped);
 		if (!sandbox_alive())
 			return round;
 		usleep(round < 20 ? 1000 : 10000);
@@ -230,11 +230,11 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *time
 		if (!reaped || !swept) {
 			if (!*timed_out && now >= deadline) {
 				*timed_out = 1;
-				kill_sandbox();
+				kill_sandbox(pid, &status, &reaped);
 				swept = 1;
 			} else if (reaped && !swept) {
 				/* Main process gone: its leftovers go too. */
-				kill_sandbox();
+				kill_sandbox(pid, &status, &reaped);
 				swept = 1;
 			}
 			if (swept && !grace)

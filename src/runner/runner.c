@@ -90,9 +90,11 @@ dispatch(const struct proto_msg *req, int sigfd)
 	case PROTO_RUN:
 		run_command(req, rep, sigfd);
 		break;
-	case PROTO_KILL:
-		proto_add_u64(rep, "rounds", (uint64_t)kill_sandbox());
+	case PROTO_KILL: {
+		int st, reaped = 0;
+		proto_add_u64(rep, "rounds", (uint64_t)kill_sandbox(-1, &st, &reaped));
 		break;
+	}
 	default:
 		reply_error(rep, "unknown request '%c'", type);
 	}

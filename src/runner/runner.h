@@ -23,8 +23,11 @@
 /* run.c: processes */
 /* Run the request's argv as the sandbox user; fill rep.  sigfd: SIGCHLD. */
 int run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd);
-/* Kill every process of the sandbox user; returns how many rounds it took. */
-int kill_sandbox(void);
+/*
+ * Kill every process of the sandbox user; returns how many rounds it took.
+ * Children it reaps on the way are handled as by reap_children.
+ */
+int kill_sandbox(pid_t watch, int *status, int *reaped);
 /* Reap exited children; if one is `watch`, store its status. */
 void reap_children(pid_t watch, int *status, int *reaped);
 
