@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -144,6 +145,14 @@ nomem:
 	return -1;
 }
 
+static int
+host_is_numeric(const char *h)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
+}
+
 int
 cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errlen)
 {
@@ -169,6 +178,11 @@ cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errle
 		if (!(c->db_path = malloc(n)))
 			goto fail;
 		snprintf(c->db_path, n, "%s/proxy.db", c->storage_path);
+	}
+	if (!host_is_numeric(c->host)) {
+		snprintf(err, errlen, "CI_HOST=\"%s\" is not valid: want a numeric IPv4 or "
+		    "IPv6 address such as 0.0.0.0, 127.0.0.1 or ::", c->host);
+		goto fail;
 	}
 	if (strncmp(c->docker_host, "unix://", 7) != 0 &&
 	    strncmp(c->docker_host, "tcp://", 6) != 0) {

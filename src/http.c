@@ -42,6 +42,7 @@ struct http_req {
 	struct buf body;
 	int too_big;
 	int replied;
+	int unauthorized;	/* answered 401 once the body is drained */
 	char *hdr_name[MAX_HEADERS], *hdr_value[MAX_HEADERS];
 	size_t nhdr;
 };
@@ -226,11 +227,14 @@ first_call(struct http_req *req, const char *url)
 
 	if (route_request(req, url) < 0)
 		return;
+	/*
+	 * A refused client still gets to send its body (we discard it): answering
+	 * mid-upload closes the connection under a client still writing, and it
+	 * would see a broken pipe instead of the 401.
+	 */
 	if (req->route->auth == HTTP_AUTH &&
-	    auth_check_api_key(cfg, http_req_header(req, "X-API-Key")) < 0) {
-		http_reply_error(req, 401, "Unauthorized", "missing or invalid X-API-Key");
-		return;
-	}
+	    auth_check_api_key(cfg, http_req_header(req, "X-API-Key")) < 0)
+		req->unauthorized = 1;
 	cl = http_req_header(req, "Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg->max_request_bytes) {
 		snprintf(details, sizeof(details), "the limit is %ld bytes", cfg->max_request_bytes);
@@ -258,8 +262,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		/* Drop the body of a request already answered, or too big. */
-		if (!req->replied && !req->too_big) {
+		/* Drop the body of a request already answered, refused, or too big. */
+		if (!req->replied && !req->too_big && !req->unauthorized) {
 			if (buf_add(&req->body, upload_data, *upload_size) < 0)
 				return MHD_NO;
 			req->too_big = buf_truncated(&req->body);
@@ -269,6 +273,10 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	}
 	if (req->replied)
 		return MHD_YES;
+	if (req->unauthorized) {
+		http_reply_error(req, 401, "Unauthorized", "missing or invalid X-API-Key");
+		return MHD_YES;
+	}
 	if (req->too_big) {
 		snprintf(details, sizeof(details), "the limit is %ld bytes", srv->cfg->max_request_bytes);
 		http_reply_error(req, 413, "Request body too large", details);

@@ -87,6 +87,7 @@ START_TEST(bad_values_are_refused_by_name)
 	assert_refused("CI_LOG_LEVEL", "loud", "debug, info");
 	assert_refused("CI_API_KEY", "", "X-API-Key");
 	assert_refused("CI_DOCKER_HOST", "http://x", "unix://");
+	assert_refused("CI_HOST", "localhost", "numeric");
 	assert_refused("CI_MAX_RUN_TIMEOUT_SECONDS", "1e9", "not valid");
 }
 END_TEST

@@ -1,0 +1,200 @@
+"""Harness for the end-to-end tests: the real daemon against the real engine.
+
+Each Daemon gets its own port, storage directory and sandbox label
+(CI_SANDBOX_LABEL=cip.e2e.<random>), so stopping it removes exactly the
+containers it made, and tests never touch anyone else's.  A daemon built
+with sanitizers reports to its log: stop() fails the test on any report.
+"""
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import string
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+BUILDDIR = os.environ.get("CIP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+PROXY = os.environ.get("CIP_PROXY_BIN", os.path.join(BUILDDIR, "src", "code-interpreter-proxy"))
+IMAGE = os.environ.get("CI_SANDBOX_IMAGE", "code-interpreter-sandbox:latest")
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+KEY = "e2e-key"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def docker(*args, check=True):
+    """Run the docker CLI; the tests use it only to look, and to clean up."""
+    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {r.stderr}")
+    return r.stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rand(n=8):
+    return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.raw = status, headers, body
+
+    def json(self):
+        return json.loads(self.raw)
+
+
+class Daemon:
+    def __init__(self, tmp_path, **env):
+        self.port = free_port()
+        self.storage = str(tmp_path / f"storage-{rand()}")
+        self.label = f"cip.e2e.{rand()}"
+        self.log_path = str(tmp_path / f"daemon-{self.port}.log")
+        self.env = dict(os.environ)
+        self.env.update({
+            "CI_HOST": "127.0.0.1", "CI_PORT": str(self.port), "CI_API_KEY": KEY,
+            "CI_FILE_STORAGE_PATH": self.storage, "CI_SANDBOX_LABEL": self.label,
+            "CI_SANDBOX_IMAGE": IMAGE, "CI_MAX_RUN_TIMEOUT_SECONDS": "4",
+            "CI_LOG_LEVEL": "debug",
+            "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=23",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        })
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.proc = None
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([PROXY], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.logtext()}")
+            try:
+                if self.request("GET", "/health", key=None).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"daemon not healthy after {timeout}s:\n{self.logtext()}")
+
+    def logtext(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, key=KEY, headers=None, timeout=120):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        hdrs = dict(headers or {})
+        if key is not None:
+            hdrs["X-API-Key"] = key
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            return Reply(r.status, dict(r.getheaders()), r.read())
+        finally:
+            conn.close()
+
+    def exec(self, code, lang="py", session=None, path="/exec", expect=200, **extra):
+        body = {"lang": lang, "code": code, **extra}
+        if session:
+            body["session_id"] = session
+        r = self.request("POST", path, body)
+        assert r.status == expect, f"{r.status}: {r.raw[:500]!r}\n{self.logtext()[-3000:]}"
+        return r.json()
+
+    def containers(self, session=None):
+        """Ids of this daemon's containers (of one session, if given)."""
+        args = ["ps", "-aq", "--no-trunc", "--filter", f"label={self.label}=1"]
+        if session:
+            args += ["--filter", f"label=cip.session={session}"]
+        return docker(*args).split()
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, check=True):
+        """SIGTERM and wait; then fail on a bad exit or a sanitizer report."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                if check:
+                    raise AssertionError("daemon ignored SIGTERM for 60 s")
+        if self.proc:
+            self.log.close()
+        text = self.logtext()
+        if check:
+            for mark in SANITIZER_MARKS:
+                assert mark not in text, f"sanitizer report in the daemon log:\n{text[-6000:]}"
+            if self.proc and self.proc.returncode not in (0, -9):
+                raise AssertionError(f"daemon exited {self.proc.returncode}:\n{text[-3000:]}")
+
+    def cleanup(self):
+        ids = docker("ps", "-aq", "--filter", f"label={self.label}=1", check=False).split()
+        if ids:
+            docker("rm", "-f", "-v", *ids, check=False)
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    """Start daemons for one test; all are stopped and cleaned up after it."""
+    made = []
+
+    def make(start=True, **env):
+        d = Daemon(tmp_path, **env)
+        made.append(d)
+        return d.start() if start else d
+
+    yield make
+    errors = []
+    for d in made:
+        try:
+            d.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+        finally:
+            d.cleanup()
+    if errors:
+        pytest.fail("\n".join(errors))
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """One daemon shared by a module's tests (each test makes its own sessions)."""
+    d = Daemon(tmp_path_factory.mktemp("daemon")).start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+def pytest_sessionstart(session):
+    """No engine or no binary is a failure, never a skip."""
+    if not os.access(PROXY, os.X_OK):
+        raise pytest.UsageError(f"daemon binary {PROXY} not built")
+    r = subprocess.run([DOCKER, "image", "inspect", IMAGE], capture_output=True)
+    if r.returncode != 0:
+        raise pytest.UsageError(f"docker engine or image {IMAGE} unavailable: "
+                                f"{r.stderr.decode()[:300]}")

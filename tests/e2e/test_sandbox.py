@@ -1,0 +1,107 @@
+"""The sandbox holds: privileges, the runner's isolation, bombs, restarts."""
+import time
+
+from conftest import docker
+
+
+def sh(daemon, script, sid=None):
+    r = daemon.exec(script, lang="bash", session=sid)
+    return r
+
+
+def test_user_code_runs_unprivileged_without_network(daemon):
+    r = sh(daemon, "id -u; id -g; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status;"
+           "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; "
+           "touch /usr/x 2>&1 | grep -c 'Read-only' ; echo $HOME")
+    lines = r["stdout"].split("\n")
+    assert lines[0:2] == ["1000", "1000"]
+    assert lines[2].split() == ["CapEff:", "0000000000000000"]
+    assert lines[3].split() == ["NoNewPrivs:", "1"]
+    assert lines[4] == "lo"
+    assert lines[5] == "1"
+    assert lines[6] == "/mnt/data"
+
+
+def test_user_code_cannot_reach_or_signal_the_runner(daemon):
+    r = sh(daemon, "ls /run/cip 2>&1; ls /proc/1/fd 2>&1; cat /proc/1/environ 2>&1;"
+           "kill -9 1 2>&1; echo rc=$?; kill -9 $(pgrep -f 'runner relay') 2>&1; echo rc=$?;"
+           "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('/run/cip/runner.sock')\" 2>&1 | tail -1")
+    out = r["stdout"]
+    assert "ls: cannot open directory '/run/cip': Permission denied" in out
+    assert "ls: cannot open directory '/proc/1/fd': Permission denied" in out
+    assert "/proc/1/environ: Permission denied" in out
+    assert out.count("rc=1") == 2
+    assert "PermissionError" in out
+    assert sh(daemon, "echo still", r["session_id"])["stdout"] == "still\n"
+
+
+def test_container_is_hardened(daemon):
+    sid = daemon.exec("print(1)")["session_id"]
+    (cid,) = daemon.containers(sid)
+    inspect = docker("inspect", "--format",
+                     "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.NetworkMode}} "
+                     "{{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}} {{.HostConfig.SecurityOpt}} "
+                     "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} "
+                     "{{.HostConfig.NanoCpus}}", cid).strip().split(" ")
+    assert inspect[0:2] == ["true", "none"]
+    assert "ALL" in inspect[2]
+    assert "no-new-privileges" in " ".join(inspect)
+    assert inspect[-4:] == [str(512 << 20), str(512 << 20), "128", "1000000000"]
+    labels = docker("inspect", "--format", "{{json .Config.Labels}}", cid)
+    assert f'"cip.session":"{sid}"' in labels and '"cip.created"' in labels
+
+
+def test_fork_bomb_is_contained(daemon):
+    r = sh(daemon, "bomb() { bomb | bomb & }; bomb; sleep 2; echo survived")
+    sid = r["session_id"]
+    after = sh(daemon, "ps -e --no-headers | wc -l; echo ok", sid)
+    assert after["stdout"].split("\n")[1] == "ok"
+    assert int(after["stdout"].split("\n")[0]) < 10
+
+
+def test_memory_bomb_is_contained_and_explained(daemon):
+    r = daemon.exec("x = []\nwhile True: x.append(bytearray(64 << 20))")
+    assert r["code"] == 137 and r["status"] == "error"
+    assert "ran out of memory" in r["stderr"] and "512 MiB" in r["stderr"]
+    assert daemon.exec("print('after')", session=r["session_id"])["stdout"] == "after\n"
+
+
+def test_disk_bomb_is_contained(daemon):
+    r = sh(daemon, "dd if=/dev/zero of=/mnt/data/big bs=1M count=400 2>&1; "
+           "rm -f /mnt/data/big; echo done")
+    assert "No space left on device" in r["stdout"] and "256 MiB" in r["stdout"]
+    assert r["stdout"].endswith("done\n")
+
+
+def test_proxy_restart_reattaches_to_the_running_container(make_daemon):
+    d = make_daemon()
+    sid = d.exec("open('state.txt','w').write('survives')")["session_id"]
+    (cid,) = d.containers(sid)
+    d.kill9()
+    d.start()
+    r = d.exec("print(open('state.txt').read())", session=sid)
+    assert r["session_id"] == sid and r["stdout"] == "survives\n"
+    assert d.containers(sid) == [cid]
+
+
+def test_container_removed_behind_the_proxy_is_replaced(daemon):
+    sid = daemon.exec("print(1)")["session_id"]
+    (cid,) = daemon.containers(sid)
+    docker("rm", "-f", cid)
+    r = daemon.exec("print('new home')", session=sid)
+    assert r["session_id"] == sid and r["stdout"] == "new home\n"
+    (new,) = daemon.containers(sid)
+    assert new != cid
+
+
+def test_container_killed_mid_run_gives_a_clear_error(daemon):
+    sid = daemon.exec("print(1)")["session_id"]
+    (cid,) = daemon.containers(sid)
+    import threading
+    killer = threading.Timer(1.0, lambda: docker("kill", cid))
+    killer.start()
+    r = daemon.request("POST", "/exec", {"lang": "py", "code": "import time; time.sleep(3)",
+                                         "session_id": sid})
+    killer.join()
+    assert r.status == 502 and "sandbox" in r.json()["error"]
+    assert daemon.exec("print('recovered')", session=sid)["stdout"] == "recovered\n"
