@@ -15,7 +15,7 @@
 
 #include "cfg.h"
 
-enum cfg_type { T_STR, T_INT, T_LONG, T_DOUBLE, T_ENUM };
+enum cfg_type { T_STR, T_INT, T_LONG, T_DOUBLE, T_ENUM, T_FLAGS };
 
 struct cfg_var {
 	const char *name;
@@ -23,17 +23,20 @@ struct cfg_var {
 	size_t off;
 	const char *def;
 	double min, max;
-	const char *const *choices;	/* T_ENUM: names, index is the value */
+	const char *const *choices;	/* T_ENUM: index is the value; T_FLAGS: bit */
 	int nonempty;			/* T_STR: "" is refused */
 	const char *help;
 };
 
 static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_choices[] = { "text", "json", NULL };
+static const char *const auth_choices[] = { "api-key", "none", NULL };
 
 #define OFF(f) offsetof(struct cfg, f)
 
 static const struct cfg_var cfg_vars[] = {
+	{ "CI_AUTH", T_FLAGS, OFF(auth), "api-key", 0, 0, auth_choices, 0,
+	  "how clients authenticate, a comma list: api-key (X-API-Key), none" },
 	{ "CI_API_KEY", T_STR, OFF(api_key), "dev-ci-key", 0, 0, NULL, 1,
 	  "key clients send in X-API-Key" },
 	{ "CI_HOST", T_STR, OFF(host), "0.0.0.0", 0, 0, NULL, 1,
@@ -98,6 +101,39 @@ parse_number(const char *s, double *out)
 	return 0;
 }
 
+/* "a,b" -> the bits of a and b in choices; -1 on an unknown word. */
+static int
+parse_flags(const char *val, const char *const *choices)
+{
+	char word[32];
+	const char *p = val;
+	size_t n;
+	int bits = 0, i;
+
+	while (*p) {
+		n = strcspn(p, ",");
+		while (n && *p == ' ') {
+			p++;
+			n--;
+		}
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (n == 0 || n >= sizeof(word))
+			return -1;
+		memcpy(word, p, n);
+		word[n] = '\0';
+		for (i = 0; choices[i] && strcmp(word, choices[i]) != 0; i++)
+			;
+		if (!choices[i])
+			return -1;
+		bits |= 1 << i;
+		p += strcspn(p, ",");
+		if (*p == ',')
+			p++;
+	}
+	return bits;
+}
+
 static int
 cfg_set(struct cfg *c, const struct cfg_var *v, const char *val, char *err, size_t errlen)
 {
@@ -132,9 +168,13 @@ cfg_set(struct cfg *c, const struct cfg_var *v, const char *val, char *err, size
 				return 0;
 			}
 		goto bad;
+	case T_FLAGS:
+		if ((*(int *)field = parse_flags(val, v->choices)) <= 0)
+			goto bad;
+		return 0;
 	}
 bad:
-	if (v->type == T_ENUM || v->type == T_STR)
+	if (v->type == T_ENUM || v->type == T_STR || v->type == T_FLAGS)
 		snprintf(err, errlen, "%s=\"%s\" is not valid: %s", v->name, val, v->help);
 	else
 		snprintf(err, errlen, "%s=\"%s\" is not valid: want a %snumber from %g to %g (%s)",

@@ -10,7 +10,12 @@
 
 #include "log.h"
 
+/* Accepted ways to authenticate (CI_AUTH), a bit set. */
+#define CFG_AUTH_API_KEY 1
+#define CFG_AUTH_NONE 2
+
 struct cfg {
+	int auth;			/* CFG_AUTH_* bits */
 	char *api_key;
 	char *host;
 	int port;

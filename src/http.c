@@ -232,7 +232,7 @@ first_call(struct http_req *req, const char *url)
 	 * mid-upload closes the connection under a client still writing, and it
 	 * would see a broken pipe instead of the 401.
 	 */
-	if (req->route->auth == HTTP_AUTH &&
+	if (req->route->auth == HTTP_AUTH && !(cfg->auth & CFG_AUTH_NONE) &&
 	    auth_check_api_key(cfg, http_req_header(req, "X-API-Key")) < 0)
 		req->unauthorized = 1;
 	cl = http_req_header(req, "Content-Length");
@@ -359,12 +359,13 @@ http_start(const struct cfg *cfg, const struct http_route *routes, size_t nroute
 		goto fail;
 	if (srv->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* The logger goes first, or MHD logs the options before it by itself. */
 	srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 300u,
 	    MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
 	    MHD_OPTION_END);
 	if (!srv->d) {
 		snprintf(err, errlen, "cannot listen on %s port %d (in use, or not permitted)",

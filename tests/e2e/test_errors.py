@@ -21,9 +21,15 @@ def test_missing_or_wrong_key_is_401(daemon):
         error_of(r, 401)
 
 
-def test_401_comes_before_the_body_is_read(daemon):
+def test_a_refused_client_gets_its_401_after_a_large_body(daemon):
     r = daemon.request("POST", "/exec", b"x" * (4 << 20), key="wrong")
     error_of(r, 401)
+
+
+def test_auth_none_lets_keyless_clients_in(make_daemon):
+    d = make_daemon(CI_AUTH="none")
+    r = d.request("POST", "/exec", {"lang": "py", "code": "print('no key')"}, key=None)
+    assert r.status == 200 and r.json()["stdout"] == "no key\n"
 
 
 def test_malformed_json_is_400(daemon):

@@ -42,6 +42,7 @@ START_TEST(defaults_are_the_seeds)
 	ck_assert_str_eq(c->db_path, "/data/code-interpreter/proxy.db");
 	ck_assert_int_eq(c->max_output_bytes, 65536);
 	ck_assert(c->max_cpus == 1.0);
+	ck_assert_int_eq(c->auth, CFG_AUTH_API_KEY);
 	cfg_free(c);
 }
 END_TEST
@@ -49,6 +50,7 @@ END_TEST
 START_TEST(values_are_read)
 {
 	static const char *const kv[] = { "CI_PORT", "9001", "CI_MAX_CPUS", "0.5",
+	    "CI_AUTH", " none , api-key",
 	    "CI_FILE_STORAGE_PATH", "/tmp/x", "CI_LOG_LEVEL", "debug", NULL };
 	struct cfg *c;
 	char err[512];
@@ -58,6 +60,7 @@ START_TEST(values_are_read)
 	ck_assert(c->max_cpus == 0.5);
 	ck_assert_str_eq(c->db_path, "/tmp/x/proxy.db");
 	ck_assert_int_eq(c->log_level, LOG_DEBUG);
+	ck_assert_int_eq(c->auth, CFG_AUTH_API_KEY | CFG_AUTH_NONE);
 	cfg_free(c);
 }
 END_TEST
@@ -88,6 +91,9 @@ START_TEST(bad_values_are_refused_by_name)
 	assert_refused("CI_API_KEY", "", "X-API-Key");
 	assert_refused("CI_DOCKER_HOST", "http://x", "unix://");
 	assert_refused("CI_HOST", "localhost", "numeric");
+	assert_refused("CI_AUTH", "", "comma list");
+	assert_refused("CI_AUTH", "api-key,", "comma list");
+	assert_refused("CI_AUTH", "jwt", "comma list");
 	assert_refused("CI_MAX_RUN_TIMEOUT_SECONDS", "1e9", "not valid");
 }
 END_TEST
