@@ -11,4 +11,5 @@ fi
 "$CIP_SRCDIR/docker/build-sandbox-image.sh" "$CIP_BUILDDIR/src/runner/cip-runner"
 cd "$CIP_SRCDIR/tests/e2e"
 PYTHON=${PYTHON:-/usr/bin/python3}
+export PYTHONDONTWRITEBYTECODE=1
 exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} .

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian bookworm machine as root (it
+# installs and starts what it needs).  Stages:
+#   1. build, then `make check`: Check unit tests and the end-to-end tests
+#      (real daemon, real dockerd, real sandbox image);
+#   2. the same under AddressSanitizer and UBSan (daemon and unit tests);
+#   3. the unit tests under valgrind;
+#   4. `make distcheck`.
+# Ends with one line "N passed, M failed" over every test run.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$ROOT/_build/test-logs
+mkdir -p "$OUT"
+failed_stages=()
+
+stage() {	# name, command...
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@" >"$OUT/$name.log" 2>&1; then
+		echo "--- $name: ok"
+	else
+		echo "--- $name: FAILED"
+		failed_stages+=("$name")
+	fi
+	# The runners' closing lines, and anything that failed.
+	grep -hE '^[0-9]+%: Checks:|^[0-9]+ (passed|failed)|^(=+ )?[0-9]+ (passed|failed).*(in [0-9.]+s)|^(FAIL|ERROR|XPASS):|^FAILED |ERROR SUMMARY|^# (TOTAL|PASS|FAIL)' \
+		"$OUT/$name.log" | sed 's/^/    /'
+}
+
+check_logs() {	# build dir: show the per-test logs make check wrote
+	local b=$1
+	cat "$b"/tests/unit/check_units.log "$b"/tests/e2e/run-e2e.sh.log 2>/dev/null
+}
+
+make_check() {	# build dir, configure options
+	local b=$1
+	shift
+	"$ROOT/contrib/build.sh" "$b" "$@" && make -s -C "$b" check
+	local rc=$?
+	check_logs "$b"
+	return $rc
+}
+
+valgrind_units() {
+	make -s -C "$ROOT/_build/main" tests/unit/check_units || return 1
+	CK_FORK=no valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+		--show-leak-kinds=definite "$ROOT/_build/main/tests/unit/check_units"
+}
+
+stage setup bash -c "'$ROOT/contrib/install-deps.sh' && '$ROOT/contrib/ensure-dockerd.sh'"
+if [[ ${#failed_stages[@]} -gt 0 ]]; then
+	cat "$OUT/setup.log"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+stage check make_check "$ROOT/_build/main"
+stage sanitizers make_check "$ROOT/_build/asan" --enable-sanitizers
+stage valgrind valgrind_units
+stage distcheck make -s -C "$ROOT/_build/main" distcheck
+
+for s in "${failed_stages[@]}"; do
+	echo "=== end of the $s log ($OUT/$s.log)"
+	tail -60 "$OUT/$s.log"
+done
+# Sum every runner's closing line: Check's "Checks: N, Failures: F, Errors: E"
+# and pytest's "N passed, M failed".
+cat "$OUT"/*.log | awk '
+	/^[0-9]+%: Checks:/ { gsub(/,/, ""); n = $3; f = $5 + $7; pass += n - f; fail += f }
+	/ passed| failed/ && /in [0-9.]+s/ {
+		for (i = 1; i <= NF; i++) {
+			if ($(i+1) ~ /^passed/) pass += $i
+			if ($(i+1) ~ /^(failed|errors?)/) fail += $i
+		}
+	}
+	END { printf "%d passed, %d failed\n", pass, fail + stages }' stages="${#failed_stages[@]}"
+[[ ${#failed_stages[@]} -eq 0 ]]
