@@ -128,8 +128,8 @@ parse_flags(const char *val, const char *const *choices)
 			return -1;
 		bits |= 1 << i;
 		p += strcspn(p, ",");
-		if (*p == ',')
-			p++;
+		if (*p == ',' && *++p == '\0')
+			return -1;	/* a trailing comma */
 	}
 	return bits;
 }
