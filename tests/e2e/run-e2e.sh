@@ -9,6 +9,13 @@ if ! curl -sf --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_
 	exit 1
 fi
 "$CIP_SRCDIR/docker/build-sandbox-image.sh" "$CIP_BUILDDIR/src/runner/cip-runner"
+# The runner protocol, straight to a container; a failed check leaves its
+# container behind (forked checks skip teardown), so sweep by its label.
+rc=0
+"$CIP_BUILDDIR/tests/e2e/check_runner" || rc=1
+left=$(docker ps -aq --filter label=cip.e2e.runner=1)
+[ -z "$left" ] || docker rm -f -v $left >/dev/null
+[ $rc -eq 0 ] || exit 1
 cd "$CIP_SRCDIR/tests/e2e"
 PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1

@@ -1,0 +1,234 @@
+/*
+ * The runner protocol against a real container of the sandbox image:
+ * every request type, and the workspace rules (no symlink followed, no path
+ * outside /mnt/data, files owned by the sandbox user).  Needs the engine,
+ * like every end-to-end test; it fails, never skips, without one.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "docker.h"
+#include "log.h"
+#include "proto.h"
+
+static struct docker *dk;
+static struct channel *ch;
+static char cid[DOCKER_ID_MAX];
+
+static void
+setup(void)
+{
+	const char *image = getenv("CI_SANDBOX_IMAGE");
+	struct docker_label labels[] = { { "cip.e2e.runner", "1" } };
+	struct docker_create_spec spec = {
+		.image = image ? image : "code-interpreter-sandbox:latest",
+		.labels = labels, .nlabels = 1, .memory_bytes = 256 << 20,
+		.nano_cpus = 1000000000, .pids = 64, .workspace_mb = 16, .tmp_mb = 16,
+		.nofile = 1024, .nproc = 1024,
+	};
+	struct docker_err err = { 0, "" };
+
+	dk = docker_new("unix:///var/run/docker.sock", 30000);
+	ck_assert_msg(docker_negotiate(dk, &err) == DOCKER_OK, "engine: %s", err.msg);
+	ck_assert_msg(docker_create(dk, &spec, cid, &err) == DOCKER_OK, "create: %s", err.msg);
+	ck_assert_msg(docker_start(dk, cid, &err) == DOCKER_OK, "start: %s", err.msg);
+	ck_assert_msg(channel_open(dk, cid, 10000, &ch, &err) == DOCKER_OK, "channel: %s", err.msg);
+}
+
+static void
+teardown(void)
+{
+	struct docker_err err;
+
+	channel_close(ch);
+	ck_assert_int_eq(docker_remove(dk, cid, &err), DOCKER_OK);
+	docker_free(dk);
+}
+
+/* Send a request built from key/value pairs; return the reply. */
+static struct proto_msg *
+call(char type, ...)
+{
+	struct proto_msg *req = proto_msg_new(type), *rep = NULL;
+	const char *k, *v;
+	va_list ap;
+
+	va_start(ap, type);
+	while ((k = va_arg(ap, const char *))) {
+		v = va_arg(ap, const char *);
+		proto_add_str(req, k, v);
+	}
+	va_end(ap);
+	ck_assert_int_eq(channel_call(ch, req, &rep, 20000), 0);
+	proto_msg_free(req);
+	return rep;
+}
+
+static const char *
+run_sh(const char *script, struct proto_msg **keep)
+{
+	*keep = call(PROTO_RUN, "argv", "bash", "argv", "-c", "argv", script,
+	    "env", "PATH=/usr/bin:/bin", "timeout_ms", "10000", NULL);
+	ck_assert_int_eq(proto_msg_type(*keep), PROTO_OK);
+	return proto_get(*keep, "stdout", NULL);
+}
+
+START_TEST(put_get_list)
+{
+	struct proto_msg *r, *k;
+	const char *v;
+	size_t len, i;
+	int seen = 0;
+
+	r = call(PROTO_PUT, "path", "dir/sub/a.csv", "mode", "600", "data", "x,y\n1,2\n",
+	    "path", "b.txt", "data", "bee", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_OK);
+	ck_assert_str_eq(proto_get(r, "written", NULL), "2");
+	proto_msg_free(r);
+	ck_assert_str_eq(run_sh("stat -c '%U %a' dir dir/sub dir/sub/a.csv b.txt", &k),
+	    "sandbox 755\nsandbox 755\nsandbox 600\nsandbox 644\n");
+	proto_msg_free(k);
+	r = call(PROTO_GET, "path", "dir/sub/a.csv", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_OK);
+	v = proto_get(r, "data", &len);
+	ck_assert_uint_eq(len, 8);
+	ck_assert_mem_eq(v, "x,y\n1,2\n", 8);
+	proto_msg_free(r);
+	r = call(PROTO_LIST, NULL);
+	for (i = 0; i < proto_nfields(r); i++) {
+		const char *key = proto_field(r, i, &v, NULL);
+		if (strcmp(key, "e") == 0 && strstr(v, "\tdir/sub/a.csv") && v[0] == 'f') {
+			/* sha256 of "x,y\n1,2\n" */
+			ck_assert_msg(strstr(v, "\t8\t"), "%s", v);
+			seen++;
+		}
+	}
+	ck_assert_int_eq(seen, 1);
+	ck_assert_str_eq(proto_get(r, "truncated", NULL), "0");
+	proto_msg_free(r);
+}
+END_TEST
+
+START_TEST(symlinks_are_never_followed)
+{
+	struct proto_msg *r, *k;
+	const char *v;
+	size_t i;
+
+	proto_msg_free(call(PROTO_PUT, "path", "real.txt", "data", "mine", NULL));
+	run_sh("ln -s /etc/passwd pw; ln -s /etc evil; ln -s real.txt alias; mkfifo pipe", &k);
+	proto_msg_free(k);
+	r = call(PROTO_GET, "path", "pw", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_ERR);
+	proto_msg_free(r);
+	r = call(PROTO_GET, "path", "evil/passwd", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_ERR);
+	proto_msg_free(r);
+	r = call(PROTO_GET, "path", "pipe", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_ERR);
+	ck_assert_msg(strstr(proto_get(r, "error", NULL), "not a regular file"), "%s",
+	    proto_get(r, "error", NULL));
+	proto_msg_free(r);
+	/* A PUT through a planted symlink must not write outside. */
+	r = call(PROTO_PUT, "path", "evil/x", "data", "no", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_ERR);
+	proto_msg_free(r);
+	r = call(PROTO_PUT, "path", "alias", "data", "no", NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_ERR);
+	proto_msg_free(r);
+	ck_assert_str_eq(run_sh("cat real.txt", &k), "mine");
+	proto_msg_free(k);
+	r = call(PROTO_LIST, NULL);
+	for (i = 0; i < proto_nfields(r); i++) {
+		proto_field(r, i, &v, NULL);
+		if (strstr(v, "\tpw") || strstr(v, "\tevil"))
+			ck_assert_msg(v[0] == 'l', "symlink listed as %s", v);
+		ck_assert_msg(!strstr(v, "\tevil/"), "walked into a symlink: %s", v);
+	}
+	proto_msg_free(r);
+}
+END_TEST
+
+START_TEST(bad_paths_are_refused)
+{
+	static const char *const bad[] = { "../x", "/etc/x", "a/../../x", "a//b", "./x", "", "a/." };
+	struct proto_msg *r;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = call(PROTO_PUT, "path", bad[i], "data", "x", NULL);
+		ck_assert_msg(proto_msg_type(r) == PROTO_ERR, "accepted %s", bad[i]);
+		proto_msg_free(r);
+		r = call(PROTO_GET, "path", bad[i], NULL);
+		ck_assert_msg(proto_msg_type(r) == PROTO_ERR, "served %s", bad[i]);
+		proto_msg_free(r);
+	}
+	r = call('Z', NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_ERR);
+	proto_msg_free(r);
+}
+END_TEST
+
+START_TEST(kill_leaves_no_sandbox_process)
+{
+	struct proto_msg *r, *k;
+
+	run_sh("sleep 300 </dev/null >/dev/null 2>&1 & disown; echo ok", &k);
+	proto_msg_free(k);
+	r = call(PROTO_KILL, NULL);
+	ck_assert_int_eq(proto_msg_type(r), PROTO_OK);
+	proto_msg_free(r);
+	ck_assert_str_eq(run_sh("pgrep -c -u 1000 sleep || true", &k), "0\n");
+	proto_msg_free(k);
+}
+END_TEST
+
+START_TEST(a_second_channel_works_alongside)
+{
+	struct docker_err err = { 0, "" };
+	struct channel *other;
+	struct proto_msg *req = proto_msg_new(PROTO_HELLO), *rep;
+
+	ck_assert_int_eq(channel_open(dk, cid, 5000, &other, &err), DOCKER_OK);
+	ck_assert_int_eq(channel_call(other, req, &rep, 5000), 0);
+	ck_assert_str_eq(proto_get(rep, "version", NULL), "1");
+	proto_msg_free(rep);
+	channel_close(other);
+	ck_assert_int_eq(channel_call(ch, req, &rep, 5000), 0);	/* the first still works */
+	proto_msg_free(rep);
+	proto_msg_free(req);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("runner");
+	TCase *tc = tcase_create("protocol");
+	SRunner *sr;
+	int failed;
+
+	log_setup(LOG_ERROR, LOG_TEXT);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, put_get_list);
+	tcase_add_test(tc, symlinks_are_never_followed);
+	tcase_add_test(tc, bad_paths_are_refused);
+	tcase_add_test(tc, kill_leaves_no_sandbox_process);
+	tcase_add_test(tc, a_second_channel_works_alongside);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed ? 1 : 0;
+}
