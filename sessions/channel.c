@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "channel.h"
 #include "demux.h"
@@ -34,15 +35,6 @@ channel_sink(int stream, const char *p, size_t n, void *ctx)
 	return 0;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 channel_broken(const struct channel *ch)
 {
@@ -59,7 +51,7 @@ int
 channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = clock_mono_ms() + timeout_ms;
 	unsigned char *frame;
 	char b[65536];
 	size_t len;
@@ -84,7 +76,7 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 			r = -EPROTO;
 			goto broken;
 		}
-		n = docker_stream_recv(ch->st, b, sizeof(b), (int)(deadline - mono_ms()));
+		n = docker_stream_recv(ch->st, b, sizeof(b), (int)(deadline - clock_mono_ms()));
 		if (n <= 0) {
 			r = n == 0 ? -ECONNRESET : (int)n;
 			goto broken;
@@ -159,13 +151,13 @@ int
 channel_open(struct docker *dk, const char *container_id, int wait_ms,
     struct channel **out, struct docker_err *err)
 {
-	long long deadline = mono_ms() + wait_ms;
+	long long deadline = clock_mono_ms() + wait_ms;
 	int rc;
 
 	for (;;) {
 		rc = channel_try_open(dk, container_id, out, err);
 		/* Only a runner not listening yet is worth another try. */
-		if (rc != DOCKER_EAPI || mono_ms() >= deadline)
+		if (rc != DOCKER_EAPI || clock_mono_ms() >= deadline)
 			return rc;
 		usleep(20000);
 	}

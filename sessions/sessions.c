@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "channel.h"
 #include "log.h"
 #include "sessions.h"
@@ -37,15 +38,6 @@ struct sessions {
 	pthread_mutex_t mu;		/* guards the table, not the sessions */
 	struct session *table[NBUCKETS];
 };
-
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned
 bucket_of(const char *id)
@@ -154,7 +146,7 @@ resolve_row(struct sessions *sm, const char *user, const struct exec_req *req,
 	snprintf(row->user_id, sizeof(row->user_id), "%s", user);
 	if (req->hint && strlen(req->hint) < DB_HINT_MAX)
 		snprintf(row->hint, sizeof(row->hint), "%s", req->hint);
-	row->created_at = row->last_used_at = wall_ms();
+	row->created_at = row->last_used_at = clock_wall_ms();
 	strcpy(row->state, "active");
 	if (db_session_insert(sm->db, row) < 0)
 		return -1;
@@ -189,7 +181,7 @@ create_container(struct sessions *sm, struct session *s, char *why, size_t whyle
 	char id[DOCKER_ID_MAX];
 	int rc;
 
-	snprintf(created, sizeof(created), "%lld", wall_ms() / 1000);
+	snprintf(created, sizeof(created), "%lld", clock_wall_ms() / 1000);
 	rc = docker_create(sm->dk, &spec, id, &err);
 	if (rc == DOCKER_OK && (rc = docker_start(sm->dk, id, &err)) != DOCKER_OK) {
 		struct docker_err rmerr;
@@ -480,7 +472,7 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc == SESS_OK) {
-		db_session_touch(sm->db, s->id, wall_ms());
+		db_session_touch(sm->db, s->id, clock_wall_ms());
 		log_info("session %s: exec %s exit=%d%s %ldms", s->id, req->lang->id,
 		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms);
 	}

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "docker.h"
 #include "log.h"
@@ -590,15 +591,6 @@ docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
 	return rc;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 wait_socket(curl_socket_t fd, short events, int timeout_ms)
 {
@@ -617,7 +609,7 @@ int
 docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int timeout_ms)
 {
 	const char *p = buf;
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = clock_mono_ms() + timeout_ms;
 	size_t sent;
 	CURLcode cc;
 	int r;
@@ -631,7 +623,7 @@ docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int tim
 		}
 		if (cc != CURLE_AGAIN)
 			return -EPIPE;
-		if ((r = wait_socket(s->fd, POLLOUT, (int)(deadline - mono_ms()))) < 0)
+		if ((r = wait_socket(s->fd, POLLOUT, (int)(deadline - clock_mono_ms()))) < 0)
 			return r;
 	}
 	return 0;
@@ -640,7 +632,7 @@ docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int tim
 long
 docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = clock_mono_ms() + timeout_ms;
 	size_t got, n;
 	CURLcode cc;
 	int r;
@@ -657,7 +649,7 @@ docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_m
 			return (long)got;	/* 0 is EOF */
 		if (cc != CURLE_AGAIN)
 			return -ECONNRESET;
-		if ((r = wait_socket(s->fd, POLLIN, (int)(deadline - mono_ms()))) < 0)
+		if ((r = wait_socket(s->fd, POLLIN, (int)(deadline - clock_mono_ms()))) < 0)
 			return r;
 	}
 }

@@ -85,23 +85,6 @@ open_parent(const char *path, int create, char *scratch, const char **leaf)
 	return dfd;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write one file; 0 or -1 with errno. */
 static int
 put_one(const char *path, const char *data, size_t len, mode_t mode)

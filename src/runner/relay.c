@@ -17,9 +17,10 @@
 
 #include "runner.h"
 
-static int
-write_all(int fd, const char *p, size_t n)
+int
+write_all(int fd, const void *buf, size_t n)
 {
+	const char *p = buf;
 	ssize_t w;
 
 	while (n) {

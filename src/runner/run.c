@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "runner.h"
 
 /* After the main process is gone, how long stragglers may hold the pipes. */
@@ -36,15 +37,6 @@ struct capture {
 };
 
 extern char **environ;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 reap_children(pid_t watch, int *status, int *reaped)
@@ -226,7 +218,7 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *time
 	int status = 0, reaped = 0, swept = 0, wait_ms, i;
 
 	for (;;) {
-		now = now_ms();
+		now = clock_mono_ms();
 		if (!reaped || !swept) {
 			if (!*timed_out && now >= deadline) {
 				*timed_out = 1;
@@ -305,7 +297,7 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd)
 		rc = reply_error(rep, "run: %s", strerror(errno));
 		goto out;
 	}
-	start = now_ms();
+	start = clock_mono_ms();
 	pid = fork();
 	if (pid < 0) {
 		rc = reply_error(rep, "run: fork: %s", strerror(errno));
@@ -322,7 +314,7 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd)
 	    WIFSIGNALED(status) ? 128 + (uint64_t)WTERMSIG(status) : 255);
 	proto_add_u64(rep, "signal", WIFSIGNALED(status) ? (uint64_t)WTERMSIG(status) : 0);
 	proto_add_u64(rep, "timed_out", (uint64_t)timed_out);
-	proto_add_u64(rep, "wall_ms", (uint64_t)(now_ms() - start));
+	proto_add_u64(rep, "wall_ms", (uint64_t)(clock_mono_ms() - start));
 	proto_add(rep, "stdout", c[0].data, c[0].len);
 	proto_add(rep, "stderr", c[1].data, c[1].len);
 	proto_add_u64(rep, "stdout_total", c[0].total);

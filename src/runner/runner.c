@@ -44,25 +44,15 @@ reply_error(struct proto_msg *rep, const char *fmt, ...)
 static int
 send_msg(int fd, const struct proto_msg *m)
 {
-	unsigned char *buf, *p;
+	unsigned char *buf;
 	size_t len;
-	ssize_t w;
+	int rc;
 
 	if (proto_encode(m, 0, &buf, &len) < 0)
 		return -1;
-	for (p = buf; len; ) {
-		w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			free(buf);
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
+	rc = write_all(fd, buf, len);
 	free(buf);
-	return 0;
+	return rc;
 }
 
 static struct proto_msg *
