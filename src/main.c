@@ -67,10 +67,33 @@ wait_for_engine(struct docker *dk, const struct cfg *cfg)
 	return 0;
 }
 
+/* mkdir -p: the storage path's parents may not exist yet (/data on a new host). */
+static int
+make_dirs(const char *path, mode_t mode)
+{
+	char tmp[4096], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
 static int
 prepare_storage(const struct cfg *cfg)
 {
-	if (mkdir(cfg->storage_path, 0750) < 0 && errno != EEXIST) {
+	if (make_dirs(cfg->storage_path, 0750) < 0) {
 		log_error("cannot create CI_FILE_STORAGE_PATH %s: %s", cfg->storage_path,
 		    strerror(errno));
 		return -1;

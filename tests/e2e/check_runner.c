@@ -25,7 +25,7 @@ static char cid[DOCKER_ID_MAX];
 static void
 setup(void)
 {
-	const char *image = getenv("CI_SANDBOX_IMAGE");
+	const char *image = getenv("CI_SANDBOX_IMAGE"), *host = getenv("CI_DOCKER_HOST");
 	struct docker_label labels[] = { { "cip.e2e.runner", "1" } };
 	struct docker_create_spec spec = {
 		.image = image ? image : "code-interpreter-sandbox:latest",
@@ -35,7 +35,8 @@ setup(void)
 	};
 	struct docker_err err = { 0, "" };
 
-	dk = docker_new("unix:///var/run/docker.sock", 30000);
+	/* The daemon's variable, so the same run can target Podman. */
+	dk = docker_new(host && host[0] ? host : "unix:///var/run/docker.sock", 30000);
 	ck_assert_msg(docker_negotiate(dk, &err) == DOCKER_OK, "engine: %s", err.msg);
 	ck_assert_msg(docker_create(dk, &spec, cid, &err) == DOCKER_OK, "create: %s", err.msg);
 	ck_assert_msg(docker_start(dk, cid, &err) == DOCKER_OK, "start: %s", err.msg);

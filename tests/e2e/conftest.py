@@ -21,17 +21,20 @@ import pytest
 BUILDDIR = os.environ.get("CIP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PROXY = os.environ.get("CIP_PROXY_BIN", os.path.join(BUILDDIR, "src", "code-interpreter-proxy"))
 IMAGE = os.environ.get("CI_SANDBOX_IMAGE", "code-interpreter-sandbox:latest")
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+# The engine's CLI, to look and to clean up: docker by default; set
+# CIP_ENGINE_CLI=podman (with CI_DOCKER_HOST at its socket) to test on Podman.
+DOCKER = os.environ.get("CIP_ENGINE_CLI") or (
+    "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker")
 KEY = "e2e-key"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
 
 
 def docker(*args, check=True):
-    """Run the docker CLI; the tests use it only to look, and to clean up."""
+    """Run the engine's CLI; the tests use it only to look, and to clean up."""
     r = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=120)
     if check and r.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed: {r.stderr}")
+        raise AssertionError(f"{os.path.basename(DOCKER)} {' '.join(args)} failed: {r.stderr}")
     return r.stdout
 
 

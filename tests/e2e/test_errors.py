@@ -191,6 +191,21 @@ def test_bad_config_values_stop_the_daemon(tmp_path):
         assert name in r.stderr and words in r.stderr, r.stderr
 
 
+def test_storage_path_is_created_with_its_parents(make_daemon, tmp_path):
+    d = make_daemon(CI_FILE_STORAGE_PATH=str(tmp_path / "a" / "b" / "c"))
+    assert d.exec("print('ok')")["stdout"] == "ok\n"
+    assert (tmp_path / "a" / "b" / "c" / "proxy.db").exists()
+
+
+def test_unusable_storage_path_fails_clearly(make_daemon, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    d = make_daemon(start=False, CI_FILE_STORAGE_PATH=str(tmp_path / "file" / "sub"))
+    d.start(wait=False)
+    assert d.proc.wait(timeout=30) == 1
+    assert "cannot create CI_FILE_STORAGE_PATH" in d.logtext()
+    d.proc = None
+
+
 def test_help_and_version():
     r = subprocess.run([PROXY, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "CI_API_KEY" in r.stdout
