@@ -29,6 +29,23 @@ static const char *const migrations[] = {
 	"CREATE INDEX sessions_hint ON sessions(user_id, hint) WHERE hint IS NOT NULL;"
 	"CREATE INDEX sessions_state ON sessions(state, created_at);"
 	"CREATE TABLE health (id INTEGER PRIMARY KEY, checked_at INTEGER);",
+
+	"CREATE TABLE files ("
+	"  bucket TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  mime TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  read_only INTEGER NOT NULL DEFAULT 0,"
+	"  owner TEXT NOT NULL,"
+	"  session_id TEXT,"
+	"  from_id TEXT,"
+	"  from_bucket TEXT,"
+	"  PRIMARY KEY (bucket, id)"
+	");"
+	"CREATE INDEX files_created ON files(created_at);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -295,6 +312,127 @@ db_session_touch(struct db *db, const char *id, long long now_ms)
 	pthread_mutex_lock(&db->mu);
 	if ((st = prep(db, "UPDATE sessions SET last_used_at = ? WHERE id = ?"))) {
 		sqlite3_bind_int64(st, 1, now_ms);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		rc = step_done(db, st);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+#define FILE_COLS "bucket, id, name, size, sha256, mime, created_at, read_only, owner," \
+	" session_id, from_id, from_bucket"
+
+int
+db_file_insert(struct db *db, const struct db_file *f)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "INSERT INTO files (" FILE_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"))) {
+		sqlite3_bind_text(st, 1, f->bucket, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, f->id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, f->name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, f->size);
+		sqlite3_bind_text(st, 5, f->sha256, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 6, f->mime, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 7, f->created_at);
+		sqlite3_bind_int(st, 8, f->read_only);
+		sqlite3_bind_text(st, 9, f->owner, -1, SQLITE_TRANSIENT);
+		bind_text_or_null(st, 10, f->session_id);
+		bind_text_or_null(st, 11, f->from_id);
+		bind_text_or_null(st, 12, f->from_bucket);
+		rc = step_done(db, st);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+static void
+read_file_row(sqlite3_stmt *st, struct db_file *f)
+{
+	copy_col(f->bucket, sizeof(f->bucket), st, 0);
+	copy_col(f->id, sizeof(f->id), st, 1);
+	copy_col(f->name, sizeof(f->name), st, 2);
+	f->size = sqlite3_column_int64(st, 3);
+	copy_col(f->sha256, sizeof(f->sha256), st, 4);
+	copy_col(f->mime, sizeof(f->mime), st, 5);
+	f->created_at = sqlite3_column_int64(st, 6);
+	f->read_only = sqlite3_column_int(st, 7);
+	copy_col(f->owner, sizeof(f->owner), st, 8);
+	copy_col(f->session_id, sizeof(f->session_id), st, 9);
+	copy_col(f->from_id, sizeof(f->from_id), st, 10);
+	copy_col(f->from_bucket, sizeof(f->from_bucket), st, 11);
+}
+
+int
+db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *out)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO, r;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT " FILE_COLS " FROM files WHERE bucket = ? AND id = ?"))) {
+		sqlite3_bind_text(st, 1, bucket, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			read_file_row(st, out);
+			rc = 0;
+		} else {
+			rc = r == SQLITE_DONE ? -ENOENT : -EIO;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+int
+db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx)
+{
+	struct db_file *rows = NULL, *grown, one;
+	size_t n = 0, alloc = 0, i;
+	sqlite3_stmt *st;
+	int rc = -EIO, r;
+
+	/* Collect under the lock, call back without it: cb may use the db. */
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT " FILE_COLS " FROM files WHERE bucket = ?"
+	    " ORDER BY created_at, rowid"))) {
+		sqlite3_bind_text(st, 1, bucket, -1, SQLITE_TRANSIENT);
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			read_file_row(st, &one);
+			if (n == alloc) {
+				alloc = alloc ? alloc * 2 : 16;
+				if (!(grown = realloc(rows, alloc * sizeof(*rows))))
+					break;
+				rows = grown;
+			}
+			rows[n++] = one;
+		}
+		rc = r == SQLITE_DONE ? 0 : -EIO;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	for (i = 0; rc == 0 && i < n; i++)
+		if (cb(&rows[i], ctx))
+			break;
+	free(rows);
+	return rc;
+}
+
+int
+db_file_delete(struct db *db, const char *bucket, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "DELETE FROM files WHERE bucket = ? AND id = ?"))) {
+		sqlite3_bind_text(st, 1, bucket, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
 		rc = step_done(db, st);
 		sqlite3_finalize(st);

@@ -12,6 +12,8 @@
 #define DB_USER_MAX 256
 #define DB_HINT_MAX 256
 #define DB_CONTAINER_MAX 128
+#define DB_NAME_MAX 1024
+#define DB_MIME_MAX 128
 
 struct db;
 
@@ -37,6 +39,28 @@ int db_session_by_hint(struct db *db, const char *user, const char *hint, struct
 int db_session_set_container(struct db *db, const char *id, const char *container_id);
 int db_session_touch(struct db *db, const char *id, long long now_ms);
 int db_session_set_state(struct db *db, const char *id, const char *state);
+
+/* A stored file: its bytes are the blob bucket/id (blobs.h). */
+struct db_file {
+	char bucket[22];
+	char id[22];
+	char name[DB_NAME_MAX];		/* path relative to /mnt/data */
+	long long size;
+	char sha256[65];
+	char mime[DB_MIME_MAX];
+	long long created_at;		/* unix ms */
+	int read_only;
+	char owner[DB_USER_MAX];
+	char session_id[22];		/* the exec session that wrote it, or "" */
+	char from_id[22], from_bucket[22];	/* the input it modified, or "" */
+};
+
+int db_file_insert(struct db *db, const struct db_file *f);
+int db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *out);
+/* Every file of a bucket, oldest first; cb returning non-zero stops the walk. */
+typedef int (*db_file_cb)(const struct db_file *f, void *ctx);
+int db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx);
+int db_file_delete(struct db *db, const char *bucket, const char *id);
 
 /* Health: a write in a transaction that is rolled back. */
 int db_check_writable(struct db *db, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blobs.h"
 #include "db.h"
 #include "suites.h"
 
@@ -38,7 +39,7 @@ START_TEST(sessions_round_trip)
 	char err[256];
 
 	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
-	ck_assert_int_eq(db_schema_version(db), 1);
+	ck_assert_int_eq(db_schema_version(db), 2);
 	ck_assert_int_eq(db_session_insert(db, &s), 0);
 	ck_assert_int_eq(db_session_insert(db, &s), -EIO);	/* duplicate id */
 	ck_assert_int_eq(db_session_get(db, s.id, &g), 0);
@@ -59,7 +60,7 @@ START_TEST(sessions_round_trip)
 
 	/* Reopening keeps the rows and does not migrate again. */
 	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
-	ck_assert_int_eq(db_schema_version(db), 1);
+	ck_assert_int_eq(db_schema_version(db), 2);
 	ck_assert_int_eq(db_session_get(db, s.id, &g), 0);
 	ck_assert_str_eq(g.state, "expired");
 	db_close(db);
@@ -77,6 +78,65 @@ START_TEST(unopenable_path_says_why)
 }
 END_TEST
 
+static int
+count_row(const struct db_file *f, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+START_TEST(files_round_trip)
+{
+	struct db_file f = { .bucket = "bucketAAAAAAAAAAAAAAA", .id = "fileAAAAAAAAAAAAAAAAA",
+	    .name = "out/report.csv", .size = 3, .sha256 = "abc", .mime = "text/csv",
+	    .created_at = 5, .owner = "u" }, g;
+	struct db *db;
+	char err[256];
+	int n = 0;
+
+	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
+	ck_assert_int_eq(db_file_insert(db, &f), 0);
+	strcpy(f.id, "fileBBBBBBBBBBBBBBBBB");
+	strcpy(f.from_id, "fileAAAAAAAAAAAAAAAAA");
+	ck_assert_int_eq(db_file_insert(db, &f), 0);
+	ck_assert_int_eq(db_file_get(db, f.bucket, "fileAAAAAAAAAAAAAAAAA", &g), 0);
+	ck_assert_str_eq(g.name, "out/report.csv");
+	ck_assert_str_eq(g.from_id, "");
+	ck_assert_int_eq(db_file_get(db, f.bucket, "fileBBBBBBBBBBBBBBBBB", &g), 0);
+	ck_assert_str_eq(g.from_id, "fileAAAAAAAAAAAAAAAAA");
+	ck_assert_int_eq(db_file_get(db, "otherbucketAAAAAAAAAA", f.id, &g), -ENOENT);
+	ck_assert_int_eq(db_file_list(db, f.bucket, count_row, &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(db_file_delete(db, f.bucket, f.id), 0);
+	ck_assert_int_eq(db_file_delete(db, f.bucket, f.id), -ENOENT);
+	db_close(db);
+}
+END_TEST
+
+START_TEST(blobs_round_trip)
+{
+	struct blobs *b;
+	char err[256], buf[16];
+	off_t size;
+	int fd;
+
+	ck_assert_int_eq(blobs_open(dir, &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(blobs_write(b, "bucketAAAAAAAAAAAAAAA", "fileAAAAAAAAAAAAAAAAA", "hello", 5), 0);
+	ck_assert_int_eq(blobs_open_read(b, "bucketAAAAAAAAAAAAAAA", "fileAAAAAAAAAAAAAAAAA", &fd, &size), 0);
+	ck_assert_int_eq(size, 5);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	close(fd);
+	/* Names that are not ids never reach the file system. */
+	ck_assert_int_eq(blobs_write(b, "../../etc", "fileAAAAAAAAAAAAAAAAA", "x", 1), -EINVAL);
+	ck_assert_int_eq(blobs_open_read(b, "bucketAAAAAAAAAAAAAAA", "../bucketAAAAAAAAAAAA", &fd, &size), -ENOENT);
+	ck_assert_int_eq(blobs_remove(b, "bucketAAAAAAAAAAAAAAA", "fileAAAAAAAAAAAAAAAAA"), 0);
+	ck_assert_int_eq(blobs_remove(b, "bucketAAAAAAAAAAAAAAA", "fileAAAAAAAAAAAAAAAAA"), 0);
+	ck_assert_int_eq(blobs_open_read(b, "bucketAAAAAAAAAAAAAAA", "fileAAAAAAAAAAAAAAAAA", &fd, &size), -ENOENT);
+	blobs_close(b);
+}
+END_TEST
+
 Suite *
 suite_db(void)
 {
@@ -86,6 +146,8 @@ suite_db(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, sessions_round_trip);
 	tcase_add_test(tc, unopenable_path_says_why);
+	tcase_add_test(tc, files_round_trip);
+	tcase_add_test(tc, blobs_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,155 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobs.h"
+#include "ids.h"
+
+struct blobs {
+	int dirfd;	/* <root>/blobs */
+};
+
+int
+blobs_open(const char *root, struct blobs **out, char *err, size_t errlen)
+{
+	char path[4096];
+	struct blobs *b;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/blobs", root);
+	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!(b = calloc(1, sizeof(*b)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	b->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (b->dirfd < 0 || (mkdirat(b->dirfd, ".tmp", 0750) < 0 && errno != EEXIST)) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		blobs_close(b);
+		return -EIO;
+	}
+	*out = b;
+	return 0;
+}
+
+void
+blobs_close(struct blobs *b)
+{
+	if (!b)
+		return;
+	if (b->dirfd >= 0)
+		close(b->dirfd);
+	free(b);
+}
+
+static int
+write_fully(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The bucket's directory, created (and made durable) on first use. */
+static int
+bucket_dir(struct blobs *b, const char *bucket)
+{
+	int fd;
+
+	if (mkdirat(b->dirfd, bucket, 0750) == 0)
+		fsync(b->dirfd);
+	else if (errno != EEXIST)
+		return -errno;
+	fd = openat(b->dirfd, bucket, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int
+blobs_write(struct blobs *b, const char *bucket, const char *id, const void *data, size_t len)
+{
+	char tmp[64], tmpid[ID_LEN + 1];
+	int fd = -1, dfd = -1, rc;
+
+	if (!id_valid(bucket) || !id_valid(id))
+		return -EINVAL;
+	if ((rc = id_new(tmpid)) < 0)
+		return rc;
+	snprintf(tmp, sizeof(tmp), ".tmp/%s", tmpid);
+	fd = openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	if ((rc = write_fully(fd, data, len)) < 0 || (fsync(fd) < 0 && (rc = -errno)))
+		goto fail;
+	close(fd);
+	fd = -1;
+	if ((dfd = bucket_dir(b, bucket)) < 0) {
+		rc = dfd;
+		goto fail;
+	}
+	if (renameat(b->dirfd, tmp, dfd, id) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	fsync(dfd);	/* the rename itself must survive a crash */
+	close(dfd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	unlinkat(b->dirfd, tmp, 0);
+	return rc;
+}
+
+int
+blobs_open_read(struct blobs *b, const char *bucket, const char *id, int *fd, off_t *size)
+{
+	char rel[2 * ID_LEN + 2];
+	struct stat st;
+
+	*fd = -1;
+	if (!id_valid(bucket) || !id_valid(id))
+		return -ENOENT;
+	snprintf(rel, sizeof(rel), "%s/%s", bucket, id);
+	if ((*fd = openat(b->dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return -EIO;
+	}
+	*size = st.st_size;
+	return 0;
+}
+
+int
+blobs_remove(struct blobs *b, const char *bucket, const char *id)
+{
+	char rel[2 * ID_LEN + 2];
+
+	if (!id_valid(bucket) || !id_valid(id))
+		return -EINVAL;
+	snprintf(rel, sizeof(rel), "%s/%s", bucket, id);
+	if (unlinkat(b->dirfd, rel, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
