@@ -12,9 +12,13 @@
 #include <time.h>
 
 #include "clock.h"
+#include <openssl/sha.h>
+
 #include "channel.h"
 #include "log.h"
+#include "mime.h"
 #include "sessions.h"
+#include "workspace.h"
 
 #define NBUCKETS 256
 /* Beyond the run timeout: the runner's kill and drain, and the channel. */
@@ -28,6 +32,7 @@ struct session {
 	pthread_mutex_t lock;		/* held for a whole exec */
 	char container_id[DOCKER_ID_MAX];
 	struct channel *ch;
+	struct workspace *ws;		/* /mnt/data after the last run, or NULL */
 	struct session *next;
 };
 
@@ -35,6 +40,7 @@ struct sessions {
 	const struct cfg *cfg;
 	struct docker *dk;
 	struct db *db;
+	struct blobs *blobs;
 	pthread_mutex_t mu;		/* guards the table, not the sessions */
 	struct session *table[NBUCKETS];
 };
@@ -50,7 +56,7 @@ bucket_of(const char *id)
 }
 
 struct sessions *
-sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db)
+sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs)
 {
 	struct sessions *sm = calloc(1, sizeof(*sm));
 
@@ -59,6 +65,7 @@ sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db)
 	sm->cfg = cfg;
 	sm->dk = dk;
 	sm->db = db;
+	sm->blobs = blobs;
 	pthread_mutex_init(&sm->mu, NULL);
 	return sm;
 }
@@ -75,6 +82,7 @@ sessions_free(struct sessions *sm)
 		for (s = sm->table[i]; s; s = next) {
 			next = s->next;
 			channel_close(s->ch);
+			workspace_free(s->ws);
 			pthread_mutex_destroy(&s->lock);
 			free(s);
 		}
@@ -85,9 +93,16 @@ sessions_free(struct sessions *sm)
 void
 exec_result_free(struct exec_result *res)
 {
+	size_t i;
+
 	free(res->out);
 	free(res->err);
+	for (i = 0; i < res->nfiles; i++)
+		free(res->files[i].name);
+	free(res->files);
 	res->out = res->err = NULL;
+	res->files = NULL;
+	res->nfiles = 0;
 }
 
 /* The cached session for id, added from row if absent.  Caller holds sm->mu. */
@@ -210,6 +225,8 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 
 	channel_close(s->ch);
 	s->ch = NULL;
+	workspace_free(s->ws);
+	s->ws = NULL;
 	if (!s->container_id[0])
 		return;
 	log_warn("session %s: removing container %.12s: %s", s->id, s->container_id, reason);
@@ -394,13 +411,123 @@ fill_result(const struct cfg *c, const struct proto_msg *rep, struct exec_result
 	return append_note(res, note);
 }
 
+/* List /mnt/data as the capture rules see it. */
+static int
+list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
+    char *detail, size_t detlen)
+{
+	struct proto_msg *req = proto_msg_new(PROTO_LIST), *rep = NULL;
+	int r = -2;
+
+	*out = NULL;
+	if (req && proto_add_u64(req, "max_depth", 10) == 0 &&
+	    proto_add_u64(req, "max_entries", 10000) == 0 &&
+	    proto_add_u64(req, "hash_max", (uint64_t)c->max_file_bytes) == 0 &&
+	    proto_add_u64(req, "hidden", 0) == 0) {
+		r = runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, detlen);
+		if (r == 0 && !(*out = workspace_parse(rep)))
+			r = -2;
+	}
+	proto_msg_free(req);
+	proto_msg_free(rep);
+	return r;
+}
+
+/* Fetch one file from the sandbox and store it; 0 or -1 (logged). */
+static int
+store_output(struct sessions *sm, struct session *s, const char *user, const char *path,
+    struct exec_file *out)
+{
+	struct proto_msg *req = proto_msg_new(PROTO_GET), *rep = NULL;
+	struct db_file row;
+	unsigned char dig[SHA256_DIGEST_LENGTH];
+	char detail[600];
+	const char *data;
+	size_t len, i;
+	int rc = -1;
+
+	if (!req || proto_add_str(req, "path", path) < 0 ||
+	    proto_add_u64(req, "max", (uint64_t)sm->cfg->max_file_bytes) < 0 ||
+	    runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) < 0) {
+		log_warn("session %s: output %s not fetched: %s", s->id, path,
+		    req ? detail : "out of memory");
+		goto out;
+	}
+	data = proto_get(rep, "data", &len);
+	memset(&row, 0, sizeof(row));
+	if (!data || id_new(row.id) < 0 || !(out->name = strdup(path)))
+		goto out;
+	memcpy(row.bucket, s->id, sizeof(row.bucket));
+	memcpy(row.session_id, s->id, sizeof(row.session_id));
+	snprintf(row.name, sizeof(row.name), "%s", path);
+	snprintf(row.owner, sizeof(row.owner), "%s", user);
+	row.size = (long long)len;
+	row.created_at = clock_wall_ms();
+	SHA256((const unsigned char *)data, len, dig);
+	for (i = 0; i < sizeof(dig); i++)
+		snprintf(row.sha256 + 2 * i, 3, "%02x", dig[i]);
+	mime_guess(data, len, path, row.mime, sizeof(row.mime));
+	/* Blob first, then its row: a row never points at nothing. */
+	if (blobs_write(sm->blobs, row.bucket, row.id, data, len) < 0 ||
+	    db_file_insert(sm->db, &row) < 0) {
+		log_error("session %s: output %s not stored", s->id, path);
+		blobs_remove(sm->blobs, row.bucket, row.id);
+		free(out->name);
+		out->name = NULL;
+		goto out;
+	}
+	memcpy(out->id, row.id, sizeof(out->id));
+	log_info("session %s: captured %s (%zu bytes, %s) as %s", s->id, path, len, row.mime, row.id);
+	rc = 0;
+out:
+	proto_msg_free(req);
+	proto_msg_free(rep);
+	return rc;
+}
+
+/*
+ * The files the run created or changed (regular files only: a symlink is
+ * never followed), within the size and count caps, are stored in the
+ * session's bucket and listed in res.
+ */
+static void
+capture_outputs(struct sessions *sm, struct session *s, const char *user,
+    const struct exec_req *req, const struct workspace *after, struct exec_result *res)
+{
+	const struct cfg *c = sm->cfg;
+	const struct ws_entry *e;
+	size_t i;
+
+	if (c->max_files_per_run > 0 &&
+	    !(res->files = calloc((size_t)c->max_files_per_run, sizeof(*res->files))))
+		return;
+	for (i = 0; i < after->n; i++) {
+		e = &after->e[i];
+		if (!workspace_changed(s->ws, e) || strcmp(e->path, req->lang->file) == 0)
+			continue;
+		if (e->size > c->max_file_bytes) {
+			log_info("session %s: output %s skipped: %lld bytes is over "
+			    "CI_MAX_FILE_SIZE_BYTES", s->id, e->path, e->size);
+			continue;
+		}
+		if (res->nfiles == (size_t)c->max_files_per_run) {
+			log_info("session %s: more than %d outputs; the rest are not captured",
+			    s->id, c->max_files_per_run);
+			break;
+		}
+		if (store_output(sm, s, user, e->path, &res->files[res->nfiles]) == 0)
+			res->nfiles++;
+	}
+}
+
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */
 static int
-run_in_session(struct sessions *sm, struct session *s, const struct exec_req *req,
-    struct exec_result *res, int *lost, char *why, size_t whylen)
+run_in_session(struct sessions *sm, struct session *s, const char *user,
+    const struct exec_req *req, struct exec_result *res, int *lost, char *why, size_t whylen)
 {
 	const struct cfg *c = sm->cfg;
 	struct proto_msg *put = build_put(req), *run = build_run(c, req), *rep = NULL;
+	struct workspace *after = NULL;
 	char detail[600];
 	int r, rc = SESS_OK;
 
@@ -413,6 +540,9 @@ run_in_session(struct sessions *sm, struct session *s, const struct exec_req *re
 	r = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail));
 	proto_msg_free(rep);
 	rep = NULL;
+	/* What was there before, unless the last run already told us. */
+	if (r == 0 && !s->ws)
+		r = list_workspace(c, s, &s->ws, detail, sizeof(detail));
 	if (r < 0) {
 		*lost = r == -1;	/* before the run: safe to retry */
 		goto sandbox_failed;
@@ -424,7 +554,18 @@ run_in_session(struct sessions *sm, struct session *s, const struct exec_req *re
 	if (fill_result(c, rep, res) < 0) {
 		snprintf(why, whylen, "out of memory");
 		rc = SESS_EINTERNAL;
+		goto out;
 	}
+	/* Outputs are captured whatever the exit status or a timeout. */
+	if ((r = list_workspace(c, s, &after, detail, sizeof(detail))) < 0) {
+		log_error("session %s: outputs not listed: %s", s->id, detail);
+		if (r == -1)
+			drop_container(sm, s, "its runner channel failed");
+		goto out;
+	}
+	capture_outputs(sm, s, user, req, after, res);
+	workspace_free(s->ws);
+	s->ws = after;
 	goto out;
 sandbox_failed:
 	log_error("session %s: %s", s->id, detail);
@@ -465,7 +606,7 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = ensure_channel(sm, s, why, whylen)) != SESS_OK)
 			break;
-		rc = run_in_session(sm, s, req, res, &lost, why, whylen);
+		rc = run_in_session(sm, s, user, req, res, &lost, why, whylen);
 		if (rc == SESS_OK || !lost)
 			break;
 		exec_result_free(res);
@@ -473,8 +614,8 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	pthread_mutex_unlock(&s->lock);
 	if (rc == SESS_OK) {
 		db_session_touch(sm->db, s->id, clock_wall_ms());
-		log_info("session %s: exec %s exit=%d%s %ldms", s->id, req->lang->id,
-		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms);
+		log_info("session %s: exec %s exit=%d%s %ldms, %zu file(s)", s->id, req->lang->id,
+		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms, res->nfiles);
 	}
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "docker.h"
 #include "exec_req.h"
 #include "ids.h"
+#include "../storage/blobs.h"
 #include "../storage/db.h"
 
 enum sess_rc {
@@ -22,6 +23,12 @@ enum sess_rc {
 	SESS_EENGINE = -2,	/* the engine refused (no image, bad config): 502 */
 	SESS_ESANDBOX = -3,	/* the sandbox failed or stopped answering: 502 */
 	SESS_EINTERNAL = -4,	/* out of memory, database failure: 500 */
+};
+
+/* A file the run created or changed, now stored in the session's bucket. */
+struct exec_file {
+	char id[ID_LEN + 1];
+	char *name;		/* relative to /mnt/data */
 };
 
 struct exec_result {
@@ -33,12 +40,15 @@ struct exec_result {
 	int signal;
 	int timed_out;
 	long wall_ms;
+	struct exec_file *files;
+	size_t nfiles;
 };
 
 struct sessions;
 
-/* cfg, dk and db are borrowed and must outlive the manager. */
-struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db);
+/* cfg, dk, db and blobs are borrowed and must outlive the manager. */
+struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db,
+    struct blobs *blobs);
 /* Close channels; containers are left for the next start to adopt. */
 void sessions_free(struct sessions *sm);
 

@@ -28,6 +28,8 @@ struct cfg {
 	int workspace_mb;
 	int tmp_mb;
 	long max_output_bytes;
+	long max_file_bytes;
+	int max_files_per_run;
 	long max_request_bytes;
 	int max_connections;
 	char *sandbox_image;

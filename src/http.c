@@ -146,15 +146,10 @@ http_add_header(struct http_req *req, const char *name, const char *value)
 }
 
 static void
-queue(struct http_req *req, int status, const char *body, size_t len, const char *ctype)
+queue_response(struct http_req *req, int status, struct MHD_Response *r, const char *ctype)
 {
-	struct MHD_Response *r;
 	size_t i;
 
-	if (req->replied)
-		return;
-	req->replied = 1;
-	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return;
 	MHD_add_response_header(r, "Content-Type", ctype);
@@ -163,6 +158,36 @@ queue(struct http_req *req, int status, const char *body, size_t len, const char
 			MHD_add_response_header(r, req->hdr_name[i], req->hdr_value[i]);
 	MHD_queue_response(req->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
+}
+
+static void
+queue(struct http_req *req, int status, const char *body, size_t len, const char *ctype)
+{
+	if (req->replied)
+		return;
+	req->replied = 1;
+	queue_response(req, status, MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY), ctype);
+}
+
+void
+http_reply_fd(struct http_req *req, int status, int fd, long long size, const char *ctype)
+{
+	struct MHD_Response *r;
+
+	if (req->replied) {
+		close(fd);
+		return;
+	}
+	req->replied = 1;
+	/* MHD owns fd from here, and may sendfile(2) it. */
+	if (!(r = MHD_create_response_from_fd64((uint64_t)size, fd))) {
+		close(fd);
+		req->replied = 0;
+		http_reply_error(req, 500, "Internal error", "cannot stream the file");
+		return;
+	}
+	queue_response(req, status, r, ctype);
 }
 
 void

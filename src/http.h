@@ -44,6 +44,8 @@ const char *http_req_body(const struct http_req *req, size_t *len);
 void http_reply_json(struct http_req *req, int status, struct json_object *obj);
 /* Reply {"error": error[, "details": details]}. */
 void http_reply_error(struct http_req *req, int status, const char *error, const char *details);
+/* Reply with size bytes read from fd, which the server closes when done. */
+void http_reply_fd(struct http_req *req, int status, int fd, long long size, const char *ctype);
 /* Add a header to the coming reply. */
 void http_add_header(struct http_req *req, const char *name, const char *value);
 

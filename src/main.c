@@ -21,6 +21,7 @@
 #include "log.h"
 #include "routes.h"
 #include "../sessions/sessions.h"
+#include "../storage/blobs.h"
 #include "../storage/db.h"
 
 static const char *
@@ -102,15 +103,15 @@ prepare_storage(const struct cfg *cfg)
 }
 
 static int
-serve(const struct cfg *cfg, struct docker *dk, struct db *db)
+serve(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs)
 {
-	struct app app = { cfg, NULL };
+	struct app app = { cfg, NULL, db, blobs };
 	struct http_server *srv;
 	sigset_t set;
 	char err[256];
 	int sig = 0;
 
-	if (!(app.sessions = sessions_new(cfg, dk, db)))
+	if (!(app.sessions = sessions_new(cfg, dk, db, blobs)))
 		return -1;
 	/* Signals go to this thread only: every thread started from here blocks them. */
 	sigemptyset(&set);
@@ -139,6 +140,7 @@ main(int argc, char **argv)
 	struct cfg *cfg = NULL;
 	struct docker *dk = NULL;
 	struct db *db = NULL;
+	struct blobs *blobs = NULL;
 	char err[512];
 	int rc = 1;
 
@@ -174,11 +176,16 @@ main(int argc, char **argv)
 		log_error("database: %s", err);
 		goto out;
 	}
+	if (blobs_open(cfg->storage_path, &blobs, err, sizeof(err)) < 0) {
+		log_error("file storage: %s", err);
+		goto out;
+	}
 	if (!(dk = docker_new(cfg->docker_host, (long)cfg->docker_timeout_s * 1000)) ||
 	    wait_for_engine(dk, cfg) < 0)
 		goto out;
-	rc = serve(cfg, dk, db) < 0 ? 1 : 0;
+	rc = serve(cfg, dk, db, blobs) < 0 ? 1 : 0;
 out:
+	blobs_close(blobs);
 	docker_free(dk);
 	db_close(db);
 	cfg_free(cfg);

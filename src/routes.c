@@ -7,10 +7,13 @@
 
 #include "cfg.h"
 #include "exec_req.h"
+#include "ids.h"
 #include "log.h"
 #include "routes.h"
 #include "utf8.h"
 #include "../sessions/sessions.h"
+#include "../storage/blobs.h"
+#include "../storage/db.h"
 
 #define LOCAL_USER "local"
 
@@ -52,6 +55,24 @@ run_status(const struct exec_result *r)
 	return r->exit_code == 0 ? "ok" : "error";
 }
 
+/* Each output carries its bucket under both names, for every client era. */
+static struct json_object *
+files_reply(const struct exec_result *r)
+{
+	struct json_object *a = json_object_new_array(), *f;
+	size_t i;
+
+	for (i = 0; i < r->nfiles; i++) {
+		f = json_object_new_object();
+		json_object_object_add(f, "id", json_object_new_string(r->files[i].id));
+		json_object_object_add(f, "name", json_object_new_string(r->files[i].name));
+		json_object_object_add(f, "storage_session_id", json_object_new_string(r->session_id));
+		json_object_object_add(f, "session_id", json_object_new_string(r->session_id));
+		json_object_array_add(a, f);
+	}
+	return a;
+}
+
 static struct json_object *
 exec_reply(const struct exec_result *r)
 {
@@ -60,7 +81,7 @@ exec_reply(const struct exec_result *r)
 	json_object_object_add(o, "session_id", json_object_new_string(r->session_id));
 	json_object_object_add(o, "stdout", output_string(r->out, r->out_len));
 	json_object_object_add(o, "stderr", output_string(r->err, r->err_len));
-	json_object_object_add(o, "files", json_object_new_array());
+	json_object_object_add(o, "files", files_reply(r));
 	/* Extras of the official server; clients ignore them, operators use them. */
 	json_object_object_add(o, "code", json_object_new_int(r->exit_code));
 	json_object_object_add(o, "signal", r->signal ?
@@ -130,9 +151,67 @@ handle_health(struct http_req *req, void *appv)
 	http_reply_json(req, ok ? 200 : 503, o);
 }
 
+/*
+ * Content-Disposition with the name's last segment: an ASCII fallback and the
+ * exact name in RFC 5987's filename*.
+ */
+static void
+add_disposition(struct http_req *req, const char *name)
+{
+	static const char attr[] = "!#$&+-.^_`|~";
+	const char *base = strrchr(name, '/');
+	char value[3 * DB_NAME_MAX + 64], *o = value;
+	const unsigned char *p;
+
+	base = base ? base + 1 : name;
+	o += sprintf(o, "attachment; filename=\"");
+	for (p = (const unsigned char *)base; *p && o < value + DB_NAME_MAX; p++)
+		*o++ = (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? (char)*p : '_';
+	o += sprintf(o, "\"; filename*=UTF-8''");
+	for (p = (const unsigned char *)base; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr(attr, *p))
+			*o++ = (char)*p;
+		else
+			o += sprintf(o, "%%%02X", *p);
+	}
+	*o = '\0';
+	http_add_header(req, "Content-Disposition", value);
+}
+
+static void
+file_not_found(struct http_req *req)
+{
+	http_reply_error(req, 404, "File not found", "The file may have expired or does not exist");
+}
+
+/* GET /download/{bucket}/{file_id}: the bytes, streamed from disk. */
+static void
+handle_download(struct http_req *req, void *appv)
+{
+	struct app *app = appv;
+	const char *bucket = http_req_param(req, 0), *id = http_req_param(req, 1);
+	struct db_file f;
+	long long size;
+	off_t sz;
+	int fd;
+
+	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0 ||
+	    blobs_open_read(app->blobs, bucket, id, &fd, &sz) < 0) {
+		file_not_found(req);
+		return;
+	}
+	size = (long long)sz;
+	add_disposition(req, f.name);
+	if (f.read_only)
+		http_add_header(req, "X-Read-Only", "true");
+	http_reply_fd(req, 200, fd, size, f.mime);
+}
+
 const struct http_route routes[] = {
 	{ "POST", "/exec", handle_exec, HTTP_AUTH },
 	{ "POST", "/librechat/runs", handle_exec, HTTP_AUTH },
+	{ "GET", "/download/{}/{}", handle_download, HTTP_AUTH },
 	{ "GET", "/health", handle_health, HTTP_PUBLIC },
 	{ "GET", "/librechat/health", handle_health, HTTP_PUBLIC },
 };

@@ -6,13 +6,17 @@
 
 #include "http.h"
 
+struct blobs;
 struct cfg;
+struct db;
 struct sessions;
 
 /* What every handler gets as its app pointer. */
 struct app {
 	const struct cfg *cfg;
 	struct sessions *sessions;
+	struct db *db;		/* file metadata, for the file routes */
+	struct blobs *blobs;	/* file contents */
 };
 
 extern const struct http_route routes[];

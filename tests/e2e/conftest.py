@@ -25,6 +25,8 @@ IMAGE = os.environ.get("CI_SANDBOX_IMAGE", "code-interpreter-sandbox:latest")
 # CIP_ENGINE_CLI=podman (with CI_DOCKER_HOST at its socket) to test on Podman.
 DOCKER = os.environ.get("CIP_ENGINE_CLI") or (
     "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker")
+# The daemons' engine: what they inherit, as the daemon reads it.
+ENGINE_HOST = os.environ.get("CI_DOCKER_HOST") or "unix:///var/run/docker.sock"
 KEY = "e2e-key"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
@@ -36,6 +38,16 @@ def docker(*args, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"{os.path.basename(DOCKER)} {' '.join(args)} failed: {r.stderr}")
     return r.stdout
+
+
+def engine_connect():
+    """A fresh connection to the engine at ENGINE_HOST (unix:// or tcp://)."""
+    if ENGINE_HOST.startswith("unix://"):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(ENGINE_HOST[len("unix://"):])
+        return s
+    host, _, port = ENGINE_HOST[len("tcp://"):].rpartition(":")
+    return socket.create_connection((host, int(port)))
 
 
 def free_port():

@@ -4,7 +4,7 @@ import socket
 import subprocess
 import threading
 
-from conftest import KEY, PROXY, Daemon, docker
+from conftest import KEY, PROXY, Daemon, docker, engine_connect
 
 
 def error_of(reply, status):
@@ -90,8 +90,9 @@ def test_unknown_route_and_wrong_method(daemon):
 
 
 class CuttableEngine:
-    """A unix socket relayed to the real engine that can be cut and restored:
-    the engine going away and coming back, as a dockerd restart does."""
+    """A unix socket relayed to the real engine (the daemons' CI_DOCKER_HOST)
+    that can be cut and restored: the engine going away and coming back, as a
+    dockerd restart does."""
 
     def __init__(self, path):
         self.path = path
@@ -112,8 +113,7 @@ class CuttableEngine:
             if not self.up.is_set():
                 c.close()
                 continue
-            e = socket.socket(socket.AF_UNIX)
-            e.connect("/var/run/docker.sock")
+            e = engine_connect()
             self.conns += [c, e]
             for a, b in ((c, e), (e, c)):
                 threading.Thread(target=self.pump, args=(a, b), daemon=True).start()

@@ -1,0 +1,129 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "utf8.h"
+#include "workspace.h"
+
+#define WS_PATH_MAX 1000
+
+static int
+by_path(const void *a, const void *b)
+{
+	return strcmp(((const struct ws_entry *)a)->path, ((const struct ws_entry *)b)->path);
+}
+
+/* A clean relative path: no empty, "." or ".." segment, no control byte. */
+static int
+path_ok(const char *p, size_t len)
+{
+	const char *seg = p, *end = p + len, *slash;
+	size_t i, n;
+
+	if (len == 0 || len > WS_PATH_MAX || p[0] == '/' || !utf8_valid(p, len))
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\')
+			return 0;
+	while (seg <= end) {
+		slash = memchr(seg, '/', (size_t)(end - seg));
+		n = slash ? (size_t)(slash - seg) : (size_t)(end - seg);
+		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		if (!slash)
+			break;
+		seg = slash + 1;
+	}
+	return 1;
+}
+
+/* "TYPE\tSIZE\tMTIME\tMODE\tSHA\tPATH" -> e; 0 if the line is not sound. */
+static int
+parse_line(const char *v, size_t len, struct ws_entry *e)
+{
+	const char *f[6], *p = v, *end = v + len, *tab;
+	char *num_end;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		f[i] = p;
+		if (!(tab = memchr(p, '\t', (size_t)(end - p))))
+			return 0;
+		p = tab + 1;
+	}
+	f[5] = p;
+	if (f[1] - f[0] != 2 || !strchr("fdlo", f[0][0]))
+		return 0;
+	e->type = f[0][0];
+	e->size = strtoll(f[1], &num_end, 10);
+	if (num_end != f[2] - 1 || e->size < 0)
+		return 0;
+	if (f[5] - f[4] - 1 == 64)
+		memcpy(e->sha256, f[4], 64), e->sha256[64] = '\0';
+	else
+		strcpy(e->sha256, "-");
+	if (!path_ok(f[5], (size_t)(end - f[5])) || !(e->path = strndup(f[5], (size_t)(end - f[5]))))
+		return 0;
+	return 1;
+}
+
+struct workspace *
+workspace_parse(const struct proto_msg *rep)
+{
+	struct workspace *w = calloc(1, sizeof(*w));
+	size_t i, total = proto_nfields(rep), len;
+	const char *key, *val;
+	uint64_t t = 0;
+
+	if (!w || (total && !(w->e = calloc(total, sizeof(*w->e))))) {
+		free(w);
+		return NULL;
+	}
+	for (i = 0; i < total; i++) {
+		key = proto_field(rep, i, &val, &len);
+		if (strcmp(key, "e") == 0 && parse_line(val, len, &w->e[w->n]))
+			w->n++;
+	}
+	if (proto_get_u64(rep, "truncated", &t) == 0)
+		w->truncated = t != 0;
+	qsort(w->e, w->n, sizeof(*w->e), by_path);
+	return w;
+}
+
+void
+workspace_free(struct workspace *w)
+{
+	size_t i;
+
+	if (!w)
+		return;
+	for (i = 0; i < w->n; i++)
+		free(w->e[i].path);
+	free(w->e);
+	free(w);
+}
+
+const struct ws_entry *
+workspace_find(const struct workspace *w, const char *path)
+{
+	struct ws_entry key = { .path = (char *)path };
+
+	if (!w || !w->n)
+		return NULL;
+	return bsearch(&key, w->e, w->n, sizeof(*w->e), by_path);
+}
+
+int
+workspace_changed(const struct workspace *before, const struct ws_entry *e)
+{
+	const struct ws_entry *old;
+
+	if (e->type != 'f')
+		return 0;
+	old = workspace_find(before, e->path);
+	if (!old || old->type != 'f' || old->size != e->size)
+		return 1;
+	/* Unhashed (too large) files are skipped by size anyway. */
+	return strcmp(old->sha256, e->sha256) != 0 || strcmp(e->sha256, "-") == 0;
+}

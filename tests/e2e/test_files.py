@@ -1,0 +1,112 @@
+"""Files the code writes: captured, stored, reported and downloadable."""
+import hashlib
+import urllib.parse
+
+from conftest import KEY
+
+
+def download(daemon, bucket, file_id, query=""):
+    return daemon.request("GET", f"/download/{bucket}/{file_id}{query}")
+
+
+def by_name(reply):
+    return {f["name"]: f for f in reply["files"]}
+
+
+def test_new_files_are_captured_and_downloadable(daemon):
+    r = daemon.exec("import os\nos.makedirs('out/deep', exist_ok=True)\n"
+                    "open('out/deep/r.csv','w').write('a,b\\n1,2\\n')\n"
+                    "open('data.bin','wb').write(bytes(range(256)) * 40)\n"
+                    "print('done')")
+    sid = r["session_id"]
+    files = by_name(r)
+    assert set(files) == {"out/deep/r.csv", "data.bin"}
+    for f in files.values():
+        assert f["storage_session_id"] == sid and f["session_id"] == sid
+        assert len(f["id"]) == 21
+    got = download(daemon, sid, files["out/deep/r.csv"]["id"], "?kind=user&id=665f1c2e9b1e8a0012345678")
+    assert got.status == 200 and got.raw == b"a,b\n1,2\n"
+    assert got.headers["Content-Type"] == "text/csv"
+    assert got.headers["Content-Disposition"] == "attachment; filename=\"r.csv\"; filename*=UTF-8''r.csv"
+    got = download(daemon, sid, files["data.bin"]["id"])
+    assert hashlib.sha256(got.raw).hexdigest() == hashlib.sha256(bytes(range(256)) * 40).hexdigest()
+    assert got.headers["Content-Type"] == "application/octet-stream"
+
+
+def test_plot_is_a_png(daemon):
+    r = daemon.exec("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.savefig('plot.png')")
+    (f,) = r["files"]
+    got = download(daemon, r["session_id"], f["id"], "?kind=user&id=u")
+    assert got.status == 200 and got.headers["Content-Type"] == "image/png"
+    assert got.raw.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_only_new_or_changed_files_are_reported(daemon):
+    first = daemon.exec("open('a.txt','w').write('1')\nopen('b.txt','w').write('2')")
+    sid = first["session_id"]
+    assert set(by_name(first)) == {"a.txt", "b.txt"}
+    second = daemon.exec("open('a.txt','w').write('1')\nopen('b.txt','w').write('changed')\n"
+                         "open('c.txt','w').write('new')", session=sid)
+    files = by_name(second)
+    assert set(files) == {"b.txt", "c.txt"}
+    assert files["b.txt"]["id"] != by_name(first)["b.txt"]["id"]
+    assert download(daemon, sid, files["b.txt"]["id"]).raw == b"changed"
+    assert download(daemon, sid, by_name(first)["b.txt"]["id"]).raw == b"2"
+    third = daemon.exec("print('nothing written')", session=sid)
+    assert third["files"] == []
+
+
+def test_outputs_are_captured_whatever_the_exit(daemon):
+    r = daemon.exec("open('partial.txt','w').write('x')\nraise SystemExit(4)")
+    assert r["code"] == 4 and set(by_name(r)) == {"partial.txt"}
+    r = daemon.exec("open('slow.txt','w').write('y')\nwhile True: pass")
+    assert r["status"] == "timeout" and set(by_name(r)) == {"slow.txt"}
+
+
+def test_code_file_symlinks_hidden_dirs_and_fifos_are_not_outputs(daemon):
+    r = daemon.exec("ln -s /etc/passwd pw; ln -s /etc etc; mkfifo fifo; mkdir -p .cache/x; "
+                    "echo h > .cache/x/h.txt; echo v > visible.txt; ln visible.txt hard.txt",
+                    lang="bash")
+    assert set(by_name(r)) == {"visible.txt", "hard.txt"}
+
+
+def test_caps_on_size_and_count(make_daemon):
+    d = make_daemon(CI_MAX_FILE_SIZE_BYTES=1000, CI_MAX_FILES_PER_RUN=5)
+    r = d.exec("open('big.bin','wb').write(b'x' * 1001)\nopen('ok.bin','wb').write(b'x' * 1000)")
+    assert set(by_name(r)) == {"ok.bin"}
+    r = d.exec("for i in range(20): open(f'f{i:02}.txt','w').write(str(i))")
+    assert len(r["files"]) == 5
+
+
+def test_many_tiny_files_and_a_sparse_giant(daemon):
+    r = daemon.exec("import os\nos.makedirs('many')\n"
+                    "for i in range(10000): open(f'many/{i}.txt','w').write('x')\n"
+                    "f = open('sparse.bin','wb'); f.truncate(1 << 30); f.close()")
+    assert r["status"] == "ok"
+    assert len(r["files"]) == 50
+    assert "sparse.bin" not in by_name(r)
+
+
+def test_download_errors(daemon):
+    r = daemon.exec("open('x.txt','w').write('x')")
+    sid, fid = r["session_id"], r["files"][0]["id"]
+    other = daemon.exec("print(1)")["session_id"]
+    for path in (f"/download/{other}/{fid}", f"/download/{sid}/AAAAAAAAAAAAAAAAAAAAA",
+                 f"/download/{sid}/{fid}x", f"/download/{sid}/.."):
+        got = daemon.request("GET", path)
+        assert got.status == 404 and got.json()["error"] == "File not found", path
+    # Decoded %2F and dot segments make paths no route matches.
+    for path in (f"/download/{sid}/..%2F..%2Fetc%2Fpasswd", f"/download/../{fid}"):
+        got = daemon.request("GET", path)
+        assert got.status == 404 and got.json()["error"] == "Not found", path
+    assert daemon.request("GET", f"/download/{sid}/{fid}", key="wrong").status == 401
+
+
+def test_unicode_names_are_encoded_per_rfc5987(daemon):
+    r = daemon.exec("open('résumé 2024.txt','w').write('cv')")
+    (f,) = r["files"]
+    assert f["name"] == "résumé 2024.txt"
+    got = download(daemon, r["session_id"], f["id"])
+    disp = got.headers["Content-Disposition"]
+    assert disp.startswith('attachment; filename="r__sum__ 2024.txt"')
+    assert disp.endswith("filename*=UTF-8''" + urllib.parse.quote("résumé 2024.txt", safe=""))
