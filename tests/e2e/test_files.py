@@ -1,5 +1,6 @@
 """Files the code writes: captured, stored, reported and downloadable."""
 import hashlib
+import re
 import urllib.parse
 
 from conftest import KEY
@@ -111,3 +112,43 @@ def test_unicode_names_are_encoded_per_rfc5987(daemon):
     disp = got.headers["Content-Disposition"]
     assert disp.startswith('attachment; filename="r__sum__ 2024.txt"')
     assert disp.endswith("filename*=UTF-8''" + urllib.parse.quote("résumé 2024.txt", safe=""))
+
+
+def test_listings_have_the_contracts_shapes(daemon):
+    r = daemon.exec("import os\nos.makedirs('rep', exist_ok=True)\n"
+                    "open('rep/q1.csv','w').write('a,b\\n')\nopen('README','w').write('x')")
+    sid = r["session_id"]
+    ids = {f["name"]: f["id"] for f in r["files"]}
+    csv_key = f"{sid}/{ids['rep/q1.csv']}.csv"
+    plain_key = f"{sid}/{ids['README']}"
+    simple = daemon.request("GET", f"/files/{sid}").json()
+    assert sorted(simple) == sorted([csv_key, plain_key])
+    summary = daemon.request("GET", f"/v1/files/{sid}?detail=summary&entity_id=agent_x").json()
+    entry = next(e for e in summary if e["name"] == csv_key)
+    assert entry["size"] == 4 and len(entry["etag"]) == 64
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["lastModified"])
+    full = daemon.request("GET", f"/files/{sid}?detail=full").json()
+    entry = next(e for e in full if e["name"] == csv_key)
+    assert entry["metadata"]["original-filename"] == "rep/q1.csv"
+    assert entry["contentType"] == "text/csv"
+    norm = daemon.request("GET", f"/files/{sid}?detail=normalized").json()
+    entry = next(e for e in norm if e["id"] == ids["rep/q1.csv"])
+    assert entry["name"] == "rep/q1.csv" and entry["storage_session_id"] == sid
+    assert daemon.request("GET", "/files/AAAAAAAAAAAAAAAAAAAAA?detail=summary").json() == []
+
+
+def test_freshness_check_and_delete(daemon):
+    r = daemon.exec("open('out.txt','w').write('hello')")
+    sid, fid = r["session_id"], r["files"][0]["id"]
+    obj = daemon.request("GET", f"/v1/sessions/{sid}/objects/{fid}?kind=user&id=665f")
+    assert obj.status == 200
+    body = obj.json()
+    assert body["name"] == f"{sid}/{fid}.txt" and body["originalFilename"] == "out.txt"
+    assert body["size"] == 5 and body["readOnly"] is False and "lastModified" in body
+    gone = daemon.request("DELETE", f"/files/{sid}/{fid}?kind=user&id=665f")
+    assert gone.status == 200
+    assert gone.json() == {"message": "File deleted successfully", "session_id": sid, "fileId": fid}
+    assert daemon.request("DELETE", f"/files/{sid}/{fid}").status == 404
+    assert daemon.request("GET", f"/sessions/{sid}/objects/{fid}").status == 404
+    assert daemon.request("GET", f"/download/{sid}/{fid}").status == 404
+    assert daemon.request("GET", f"/files/{sid}").json() == []
