@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include <openssl/sha.h>
@@ -433,10 +434,22 @@ list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
 	return r;
 }
 
+/* The files[] ref placed at path by this request, or NULL. */
+static const struct exec_file_ref *
+input_at(const struct exec_req *req, const char *path)
+{
+	size_t i;
+
+	for (i = req->nfiles; i-- > 0; )	/* the last ref of a name wins */
+		if (strcmp(req->files[i].name, path) == 0)
+			return &req->files[i];
+	return NULL;
+}
+
 /* Fetch one file from the sandbox and store it; 0 or -1 (logged). */
 static int
 store_output(struct sessions *sm, struct session *s, const char *user, const char *path,
-    struct exec_file *out)
+    const struct exec_file_ref *from, struct exec_file *out)
 {
 	struct proto_msg *req = proto_msg_new(PROTO_GET), *rep = NULL;
 	struct db_file row;
@@ -459,6 +472,12 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 		goto out;
 	memcpy(row.bucket, s->id, sizeof(row.bucket));
 	memcpy(row.session_id, s->id, sizeof(row.session_id));
+	if (from) {
+		snprintf(row.from_id, sizeof(row.from_id), "%s", from->id);
+		snprintf(row.from_bucket, sizeof(row.from_bucket), "%s", from->bucket);
+		memcpy(out->from_id, row.from_id, sizeof(out->from_id));
+		memcpy(out->from_bucket, row.from_bucket, sizeof(out->from_bucket));
+	}
 	snprintf(row.name, sizeof(row.name), "%s", path);
 	snprintf(row.owner, sizeof(row.owner), "%s", user);
 	row.size = (long long)len;
@@ -477,12 +496,43 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 		goto out;
 	}
 	memcpy(out->id, row.id, sizeof(out->id));
+	memcpy(out->bucket, row.bucket, sizeof(out->bucket));
 	log_info("session %s: captured %s (%zu bytes, %s) as %s", s->id, path, len, row.mime, row.id);
 	rc = 0;
 out:
 	proto_msg_free(req);
 	proto_msg_free(rep);
 	return rc;
+}
+
+/* Unchanged inputs, echoed as inherited in the slots the outputs left. */
+static void
+echo_inherited(const struct exec_req *req, const struct workspace *after,
+    struct exec_result *res, size_t max)
+{
+	const struct exec_file_ref *ref;
+	const struct ws_entry *e;
+	struct exec_file *f;
+	size_t i, j;
+	int dup;
+
+	for (i = 0; i < req->nfiles && res->nfiles < max; i++) {
+		ref = &req->files[i];
+		if (input_at(req, ref->name) != ref || !(e = workspace_find(after, ref->name)) ||
+		    e->type != 'f')
+			continue;
+		for (j = 0, dup = 0; j < res->nfiles; j++)
+			dup |= strcmp(res->files[j].name, ref->name) == 0;
+		if (dup)	/* changed: reported above, with modified_from */
+			continue;
+		f = &res->files[res->nfiles];
+		if (!(f->name = strdup(ref->name)))
+			return;
+		snprintf(f->id, sizeof(f->id), "%s", ref->id);
+		snprintf(f->bucket, sizeof(f->bucket), "%s", ref->bucket);
+		f->inherited = 1;
+		res->nfiles++;
+	}
 }
 
 /*
@@ -515,9 +565,96 @@ capture_outputs(struct sessions *sm, struct session *s, const char *user,
 			    s->id, c->max_files_per_run);
 			break;
 		}
-		if (store_output(sm, s, user, e->path, &res->files[res->nfiles]) == 0)
+		if (store_output(sm, s, user, e->path, input_at(req, e->path),
+		    &res->files[res->nfiles]) == 0)
 			res->nfiles++;
 	}
+	echo_inherited(req, after, res, (size_t)c->max_files_per_run);
+}
+
+/* Read a stored file's bytes; NULL (logged) if the blob cannot be read. */
+static char *
+read_blob(struct sessions *sm, const struct db_file *f, size_t *len)
+{
+	char *data = NULL;
+	off_t size;
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	if (blobs_open_read(sm->blobs, f->bucket, f->id, &fd, &size) < 0)
+		return NULL;
+	if ((data = malloc((size_t)size + 1)))
+		while (got < (size_t)size && (n = read(fd, data + got, (size_t)size - got)) > 0)
+			got += (size_t)n;
+	close(fd);
+	if (data && got != (size_t)size) {
+		free(data);
+		data = NULL;
+	}
+	*len = got;
+	return data;
+}
+
+/*
+ * Put every files[] ref at /mnt/data/<name>, skipping those already there
+ * with the same content.  One PUT carries them all.  SESS_EINPUT if a ref
+ * names no stored file.
+ */
+static int
+put_inputs(struct sessions *sm, struct session *s, const struct exec_req *req,
+    char *why, size_t whylen, char *detail, size_t detlen)
+{
+	struct proto_msg *put = NULL, *rep = NULL;
+	const struct exec_file_ref *ref;
+	const struct ws_entry *e;
+	struct db_file row;
+	size_t i, len, n = 0;
+	char *data;
+	int r = 0;
+
+	for (i = 0; i < req->nfiles; i++) {
+		ref = &req->files[i];
+		if (input_at(req, ref->name) != ref)
+			continue;	/* a later ref of the same name wins */
+		if (db_file_get(sm->db, ref->bucket, ref->id, &row) < 0) {
+			snprintf(why, whylen, "files[%zu] (%s) does not exist or has expired", i,
+			    ref->name);
+			r = SESS_EINPUT;
+			goto out;
+		}
+		e = workspace_find(s->ws, ref->name);
+		if (e && e->type == 'f' && strcmp(e->sha256, row.sha256) == 0)
+			continue;	/* already there, same bytes */
+		if (!(data = read_blob(sm, &row, &len))) {
+			snprintf(why, whylen, "files[%zu] (%s) cannot be read from storage", i,
+			    ref->name);
+			r = SESS_EINPUT;
+			goto out;
+		}
+		if ((!put && !(put = proto_msg_new(PROTO_PUT))) ||
+		    proto_add_str(put, "path", ref->name) < 0 ||
+		    proto_add(put, "data", data, len) < 0 ||
+		    workspace_set(s->ws, ref->name, row.size, row.sha256) < 0) {
+			free(data);
+			snprintf(why, whylen, "out of memory");
+			r = SESS_EINTERNAL;
+			goto out;
+		}
+		free(data);
+		n++;
+	}
+	if (put && (r = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, detlen)) < 0) {
+		/* The snapshot no longer tells the truth about those paths. */
+		workspace_free(s->ws);
+		s->ws = NULL;
+	}
+	if (n)
+		log_info("session %s: %zu input file(s) put in place", s->id, n);
+out:
+	proto_msg_free(put);
+	proto_msg_free(rep);
+	return r;
 }
 
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */
@@ -543,6 +680,10 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 	/* What was there before, unless the last run already told us. */
 	if (r == 0 && !s->ws)
 		r = list_workspace(c, s, &s->ws, detail, sizeof(detail));
+	if (r == 0 && (r = put_inputs(sm, s, req, why, whylen, detail, sizeof(detail))) < -2) {
+		rc = r;		/* a bad ref, not a sandbox failure */
+		goto out;
+	}
 	if (r < 0) {
 		*lost = r == -1;	/* before the run: safe to retry */
 		goto sandbox_failed;

@@ -23,12 +23,16 @@ enum sess_rc {
 	SESS_EENGINE = -2,	/* the engine refused (no image, bad config): 502 */
 	SESS_ESANDBOX = -3,	/* the sandbox failed or stopped answering: 502 */
 	SESS_EINTERNAL = -4,	/* out of memory, database failure: 500 */
+	SESS_EINPUT = -5,	/* a files[] ref that does not exist (any more): 422 */
 };
 
 /* A file the run created or changed, now stored in the session's bucket. */
 struct exec_file {
 	char id[ID_LEN + 1];
+	char bucket[ID_LEN + 1];	/* the session's, or an inherited input's */
 	char *name;		/* relative to /mnt/data */
+	int inherited;		/* an unchanged input, echoed */
+	char from_id[ID_LEN + 1], from_bucket[ID_LEN + 1];	/* the input it changed */
 };
 
 struct exec_result {

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,27 @@ workspace_find(const struct workspace *w, const char *path)
 	if (!w || !w->n)
 		return NULL;
 	return bsearch(&key, w->e, w->n, sizeof(*w->e), by_path);
+}
+
+int
+workspace_set(struct workspace *w, const char *path, long long size, const char *sha256)
+{
+	struct ws_entry *e = (struct ws_entry *)workspace_find(w, path), *grown;
+
+	if (!e) {
+		if (!(grown = realloc(w->e, (w->n + 1) * sizeof(*w->e))))
+			return -1;
+		w->e = grown;
+		e = &w->e[w->n];
+		if (!(e->path = strdup(path)))
+			return -1;
+		w->n++;
+	}
+	e->type = 'f';
+	e->size = size;
+	snprintf(e->sha256, sizeof(e->sha256), "%s", sha256);
+	qsort(w->e, w->n, sizeof(*w->e), by_path);
+	return 0;
 }
 
 int

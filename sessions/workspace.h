@@ -27,6 +27,8 @@ struct workspace {
 struct workspace *workspace_parse(const struct proto_msg *rep);
 void workspace_free(struct workspace *w);
 const struct ws_entry *workspace_find(const struct workspace *w, const char *path);
+/* Record that path now holds a regular file of size bytes with that hash. */
+int workspace_set(struct workspace *w, const char *path, long long size, const char *sha256);
 /* 1 if e (of a later snapshot) is a regular file new or changed since before. */
 int workspace_changed(const struct workspace *before, const struct ws_entry *e);
 

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "exec_req.h"
+#include "ids.h"
+#include "utf8.h"
 
 #define MAX_ARGS 256
 #define MAX_FILES 1000
@@ -90,10 +92,59 @@ nomem:
 	return -1;
 }
 
+#define NAME_MAX_LEN 256
+#define NAME_MAX_SEGMENTS 10
+
+/*
+ * The contract's rules for a files[] name: relative to /mnt/data, at most
+ * 256 bytes and 10 segments, already canonical (no empty, "." or ".."
+ * segment), no backslash, NUL or other control byte.  NULL if fine.
+ */
+static const char *
+name_problem(const char *name, size_t json_len)
+{
+	const char *seg = name, *slash;
+	size_t len = strlen(name), n;
+	int segments = 0;
+
+	if (len != json_len)
+		return "must not contain NUL";
+	if (len == 0 || len > NAME_MAX_LEN)
+		return "must be 1 to 256 bytes long";
+	if (name[0] == '/')
+		return "must be relative to /mnt/data";
+	if (!utf8_valid(name, len))
+		return "must be UTF-8";
+	for (n = 0; n < len; n++)
+		if (name[n] == '\\' || (unsigned char)name[n] < 0x20 || name[n] == 0x7f)
+			return "must not contain a backslash or a control character";
+	for (;;) {
+		slash = strchr(seg, '/');
+		n = slash ? (size_t)(slash - seg) : strlen(seg);
+		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return "must not have empty, '.' or '..' segments";
+		if (++segments > NAME_MAX_SEGMENTS)
+			return "must have at most 10 segments";
+		if (!slash)
+			return NULL;
+		seg = slash + 1;
+	}
+}
+
 /* files[]: {id, name} plus storage_session_id (current) or session_id (legacy). */
+/* The length json-c decoded for "name" (NUL bytes included). */
+static size_t
+name_len(struct json_object *e)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(e, "name", &v) ? (size_t)json_object_get_string_len(v) : 0;
+}
+
 static int
 parse_files(struct exec_req *r, struct json_object *v, char *err, size_t errlen)
 {
+	const char *problem;
 	struct exec_file_ref *f;
 	struct json_object *e;
 	size_t i, n;
@@ -119,6 +170,15 @@ parse_files(struct exec_req *r, struct json_object *v, char *err, size_t errlen)
 		    !f->id || !f->name || !f->bucket) {
 			snprintf(err, errlen, "files[%zu] must have string id, name and "
 			    "storage_session_id (or session_id)", i);
+			return -1;
+		}
+		if ((problem = name_problem(f->name, name_len(e))) != NULL) {
+			snprintf(err, errlen, "files[].name %s: files[%zu]", problem, i);
+			return -1;
+		}
+		if (!id_valid(f->id) || !id_valid(f->bucket)) {
+			snprintf(err, errlen, "files[%zu]: id and storage_session_id must be "
+			    "21-character ids", i);
 			return -1;
 		}
 	}

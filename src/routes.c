@@ -64,12 +64,26 @@ files_reply(const struct exec_result *r)
 	struct json_object *a = json_object_new_array(), *f;
 	size_t i;
 
+	const struct exec_file *x;
+	struct json_object *from;
+
 	for (i = 0; i < r->nfiles; i++) {
+		x = &r->files[i];
 		f = json_object_new_object();
-		json_object_object_add(f, "id", json_object_new_string(r->files[i].id));
-		json_object_object_add(f, "name", json_object_new_string(r->files[i].name));
-		json_object_object_add(f, "storage_session_id", json_object_new_string(r->session_id));
-		json_object_object_add(f, "session_id", json_object_new_string(r->session_id));
+		json_object_object_add(f, "id", json_object_new_string(x->id));
+		json_object_object_add(f, "name", json_object_new_string(x->name));
+		json_object_object_add(f, "storage_session_id", json_object_new_string(x->bucket));
+		json_object_object_add(f, "session_id", json_object_new_string(x->bucket));
+		if (x->inherited)
+			json_object_object_add(f, "inherited", json_object_new_boolean(1));
+		if (x->from_id[0]) {
+			from = json_object_new_object();
+			json_object_object_add(from, "id", json_object_new_string(x->from_id));
+			json_object_object_add(from, "storage_session_id",
+			    json_object_new_string(x->from_bucket));
+			json_object_object_add(from, "session_id", json_object_new_string(x->from_bucket));
+			json_object_object_add(f, "modified_from", from);
+		}
 		json_object_array_add(a, f);
 	}
 	return a;
@@ -97,6 +111,8 @@ static int
 sess_http_status(int rc)
 {
 	switch (rc) {
+	case SESS_EINPUT:
+		return 422;
 	case SESS_EUNAVAIL:
 		return 503;
 	case SESS_EENGINE:

@@ -62,8 +62,9 @@ def test_unknown_session_id_starts_a_new_session(daemon):
 
 
 def test_files_bucket_resolves_the_session(daemon):
-    sid = daemon.exec("open('in.txt','w').write('x')")["session_id"]
-    ref = {"id": "V1StGXR8_Z5jdHi6B-myT", "name": "in.txt", "storage_session_id": sid,
+    made = daemon.exec("open('in.txt','w').write('x')")
+    sid = made["session_id"]
+    ref = {"id": made["files"][0]["id"], "name": "in.txt", "storage_session_id": sid,
            "kind": "user"}
     r = daemon.exec("print(open('in.txt').read())", files=[ref])
     assert r["session_id"] == sid and r["stdout"] == "x\n"

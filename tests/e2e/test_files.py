@@ -152,3 +152,56 @@ def test_freshness_check_and_delete(daemon):
     assert daemon.request("GET", f"/sessions/{sid}/objects/{fid}").status == 404
     assert daemon.request("GET", f"/download/{sid}/{fid}").status == 404
     assert daemon.request("GET", f"/files/{sid}").json() == []
+
+
+def ref(f):
+    return {"id": f["id"], "name": f["name"], "storage_session_id": f["storage_session_id"],
+            "kind": "user", "resource_id": "665f1c2e9b1e8a0012345678"}
+
+
+def test_inputs_are_materialized_and_echoed_or_lineaged(daemon):
+    made = daemon.exec("import os\nos.makedirs('in', exist_ok=True)\n"
+                       "open('in/sales.csv','w').write('q,n\\n1,10\\n')\nopen('keep.txt','w').write('k')")
+    sales, keep = (by_name(made)[n] for n in ("in/sales.csv", "keep.txt"))
+    # As LibreChat does: no session id, the refs of the last call's outputs.
+    r = daemon.exec("print(open('in/sales.csv').read().strip())\n"
+                    "open('in/sales.csv','a').write('2,20\\n')",
+                    files=[ref(sales), ref(keep)])
+    assert r["session_id"] == made["session_id"]
+    assert r["stdout"] == "q,n\n1,10\n"
+    files = by_name(r)
+    changed, echoed = files["in/sales.csv"], files["keep.txt"]
+    assert changed["id"] != sales["id"] and changed["storage_session_id"] == r["session_id"]
+    assert changed["modified_from"]["id"] == sales["id"]
+    assert changed["modified_from"]["storage_session_id"] == made["session_id"]
+    assert echoed == {"id": keep["id"], "name": "keep.txt", "inherited": True,
+                      "storage_session_id": made["session_id"], "session_id": made["session_id"]}
+    got = daemon.request("GET", f"/download/{r['session_id']}/{changed['id']}")
+    assert got.raw == b"q,n\n1,10\n2,20\n"
+
+
+def test_inputs_survive_a_lost_container(daemon):
+    made = daemon.exec("open('data.txt','w').write('precious')")
+    sid, f = made["session_id"], made["files"][0]
+    (cid,) = daemon.containers(sid)
+    from conftest import docker
+    docker("rm", "-f", cid)
+    r = daemon.exec("print(open('data.txt').read())", files=[ref(f)])
+    assert r["session_id"] == sid and r["stdout"] == "precious\n"
+    assert r["files"] == [{"id": f["id"], "name": "data.txt", "inherited": True,
+                           "storage_session_id": sid, "session_id": sid}]
+
+
+def test_unknown_or_hostile_refs(daemon):
+    made = daemon.exec("open('x.txt','w').write('x')")
+    good = ref(made["files"][0])
+    missing = dict(good, id="AAAAAAAAAAAAAAAAAAAAA")
+    r = daemon.request("POST", "/exec", {"lang": "py", "code": "print(1)", "files": [missing]})
+    assert r.status == 422 and "does not exist" in r.json()["error"]
+    for name in ("../x.txt", "/etc/passwd", "a\\b", "a/./b", "x" * 300):
+        r = daemon.request("POST", "/exec", {"lang": "py", "code": "print(1)",
+                                             "files": [dict(good, name=name)]})
+        assert r.status == 400 and r.json()["error"].startswith("files[].name"), name
+    legacy = {"id": good["id"], "name": "x.txt", "session_id": good["storage_session_id"]}
+    r = daemon.exec("print(open('x.txt').read())", files=[legacy])
+    assert r["stdout"] == "x\n"

@@ -41,8 +41,8 @@ START_TEST(minimal_and_full)
 	r = ok("{\"lang\":\"Python\",\"code\":\"x\",\"args\":[\"a\",2,true],\"session_id\":\"s\","
 	    "\"runtime_session_hint\":\"h\",\"user_id\":\"u\",\"timeout\":5000,"
 	    "\"LIBRECHAT_CODE_API_KEY\":\"k\",\"unknown\":{\"deep\":[1,2]},"
-	    "\"files\":[{\"id\":\"a\",\"name\":\"in.csv\",\"session_id\":\"b1\"},"
-	    "{\"id\":\"c\",\"name\":\"d/x.txt\",\"storage_session_id\":\"b2\",\"kind\":\"user\","
+	    "\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\",\"name\":\"in.csv\",\"session_id\":\"b1bbbbbbbbbbbbbbbbbbb\"},"
+	    "{\"id\":\"ccccccccccccccccccccc\",\"name\":\"d/x.txt\",\"storage_session_id\":\"b2bbbbbbbbbbbbbbbbbbb\",\"kind\":\"user\","
 	    "\"resource_id\":\"665f\",\"entity_id\":\"e\"}]}");
 	ck_assert_str_eq(r->lang->id, "py");
 	ck_assert_uint_eq(r->nargs, 3);
@@ -52,8 +52,8 @@ START_TEST(minimal_and_full)
 	ck_assert_str_eq(r->hint, "h");
 	ck_assert_str_eq(r->user_id, "u");
 	ck_assert_uint_eq(r->nfiles, 2);
-	ck_assert_str_eq(r->files[0].bucket, "b1");
-	ck_assert_str_eq(r->files[1].bucket, "b2");
+	ck_assert_str_eq(r->files[0].bucket, "b1bbbbbbbbbbbbbbbbbbb");
+	ck_assert_str_eq(r->files[1].bucket, "b2bbbbbbbbbbbbbbbbbbb");
 	ck_assert_str_eq(r->files[1].name, "d/x.txt");
 	exec_req_free(r);
 }
@@ -100,6 +100,41 @@ START_TEST(bad_bodies)
 	refused("{\"lang\":\"py\",\"code\":\"x\",\"args\":[[1]]}", "args[0]");
 	refused("{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\"a\"}]}", "files[0]");
 	refused("{\"lang\":\"py\",\"code\":\"x\",\"files\":{}}", "files must be");
+}
+END_TEST
+
+static void
+bad_name(const char *name_json, const char *needle)
+{
+	char body[1024];
+
+	snprintf(body, sizeof(body), "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaa\",\"storage_session_id\":\"bbbbbbbbbbbbbbbbbbbbb\","
+	    "\"name\":%s}]}", name_json);
+	refused(body, needle);
+}
+
+START_TEST(hostile_file_refs)
+{
+	char longname[300];
+
+	bad_name("\"../etc/passwd\"", "files[].name must not have empty");
+	bad_name("\"a/../../x\"", "files[].name must not have empty");
+	bad_name("\"/etc/passwd\"", "files[].name must be relative");
+	bad_name("\"a\\\\b\"", "files[].name must not contain a backslash");
+	bad_name("\"a\\u0000b\"", "files[].name must not contain NUL");
+	bad_name("\"a\\nb\"", "control character");
+	bad_name("\"a//b\"", "files[].name must not have empty");
+	bad_name("\"./a\"", "files[].name must not have empty");
+	bad_name("\"\"", "1 to 256");
+	bad_name("\"1/2/3/4/5/6/7/8/9/10/11\"", "at most 10 segments");
+	memset(longname, 'x', sizeof(longname));
+	longname[0] = '"';
+	longname[sizeof(longname) - 2] = '"';
+	longname[sizeof(longname) - 1] = '\0';
+	bad_name(longname, "1 to 256");
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\"../x\",\"name\":\"a\","
+	    "\"storage_session_id\":\"bbbbbbbbbbbbbbbbbbbbb\"}]}", "21-character ids");
 	refused("{\"lang\":\"py\",\"code\":\"x\",\"session_id\":7}", "must be strings");
 	refused("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "Invalid JSON");
 }
@@ -115,6 +150,7 @@ suite_exec_req(void)
 	tcase_add_test(tc, aliases);
 	tcase_add_test(tc, code_with_nul_keeps_its_length);
 	tcase_add_test(tc, bad_bodies);
+	tcase_add_test(tc, hostile_file_refs);
 	suite_add_tcase(s, tc);
 	return s;
 }
