@@ -13,13 +13,12 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include <openssl/sha.h>
-
 #include "channel.h"
 #include "log.h"
 #include "mime.h"
 #include "sessions.h"
 #include "workspace.h"
+#include "../storage/files.h"
 
 #define NBUCKETS 256
 /* Beyond the run timeout: the runner's kill and drain, and the channel. */
@@ -453,10 +452,9 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 {
 	struct proto_msg *req = proto_msg_new(PROTO_GET), *rep = NULL;
 	struct db_file row;
-	unsigned char dig[SHA256_DIGEST_LENGTH];
 	char detail[600];
 	const char *data;
-	size_t len, i;
+	size_t len;
 	int rc = -1;
 
 	if (!req || proto_add_str(req, "path", path) < 0 ||
@@ -468,7 +466,7 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 	}
 	data = proto_get(rep, "data", &len);
 	memset(&row, 0, sizeof(row));
-	if (!data || id_new(row.id) < 0 || !(out->name = strdup(path)))
+	if (!data || !(out->name = strdup(path)))
 		goto out;
 	memcpy(row.bucket, s->id, sizeof(row.bucket));
 	memcpy(row.session_id, s->id, sizeof(row.session_id));
@@ -480,17 +478,9 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 	}
 	snprintf(row.name, sizeof(row.name), "%s", path);
 	snprintf(row.owner, sizeof(row.owner), "%s", user);
-	row.size = (long long)len;
-	row.created_at = clock_wall_ms();
-	SHA256((const unsigned char *)data, len, dig);
-	for (i = 0; i < sizeof(dig); i++)
-		snprintf(row.sha256 + 2 * i, 3, "%02x", dig[i]);
 	mime_guess(data, len, path, row.mime, sizeof(row.mime));
-	/* Blob first, then its row: a row never points at nothing. */
-	if (blobs_write(sm->blobs, row.bucket, row.id, data, len) < 0 ||
-	    db_file_insert(sm->db, &row) < 0) {
+	if (files_store(sm->db, sm->blobs, &row, data, len) < 0) {
 		log_error("session %s: output %s not stored", s->id, path);
-		blobs_remove(sm->blobs, row.bucket, row.id);
 		free(out->name);
 		out->name = NULL;
 		goto out;
@@ -503,6 +493,16 @@ out:
 	proto_msg_free(req);
 	proto_msg_free(rep);
 	return rc;
+}
+
+/* Inputs uploaded read-only are infrastructure: never reported as changed. */
+static int
+is_read_only_input(struct sessions *sm, const struct exec_req *req, const char *path)
+{
+	const struct exec_file_ref *ref = input_at(req, path);
+	struct db_file row;
+
+	return ref && db_file_get(sm->db, ref->bucket, ref->id, &row) == 0 && row.read_only;
 }
 
 /* Unchanged inputs, echoed as inherited in the slots the outputs left. */
@@ -553,7 +553,8 @@ capture_outputs(struct sessions *sm, struct session *s, const char *user,
 		return;
 	for (i = 0; i < after->n; i++) {
 		e = &after->e[i];
-		if (!workspace_changed(s->ws, e) || strcmp(e->path, req->lang->file) == 0)
+		if (!workspace_changed(s->ws, e) || strcmp(e->path, req->lang->file) == 0 ||
+		    is_read_only_input(sm, req, e->path))
 			continue;
 		if (e->size > c->max_file_bytes) {
 			log_info("session %s: output %s skipped: %lld bytes is over "

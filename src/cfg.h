@@ -30,6 +30,7 @@ struct cfg {
 	long max_output_bytes;
 	long max_file_bytes;
 	int max_files_per_run;
+	int max_files_per_session;
 	long max_request_bytes;
 	int max_connections;
 	char *sandbox_image;

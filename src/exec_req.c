@@ -7,7 +7,7 @@
 
 #include "exec_req.h"
 #include "ids.h"
-#include "utf8.h"
+#include "names.h"
 
 #define MAX_ARGS 256
 #define MAX_FILES 1000
@@ -92,46 +92,6 @@ nomem:
 	return -1;
 }
 
-#define NAME_MAX_LEN 256
-#define NAME_MAX_SEGMENTS 10
-
-/*
- * The contract's rules for a files[] name: relative to /mnt/data, at most
- * 256 bytes and 10 segments, already canonical (no empty, "." or ".."
- * segment), no backslash, NUL or other control byte.  NULL if fine.
- */
-static const char *
-name_problem(const char *name, size_t json_len)
-{
-	const char *seg = name, *slash;
-	size_t len = strlen(name), n;
-	int segments = 0;
-
-	if (len != json_len)
-		return "must not contain NUL";
-	if (len == 0 || len > NAME_MAX_LEN)
-		return "must be 1 to 256 bytes long";
-	if (name[0] == '/')
-		return "must be relative to /mnt/data";
-	if (!utf8_valid(name, len))
-		return "must be UTF-8";
-	for (n = 0; n < len; n++)
-		if (name[n] == '\\' || (unsigned char)name[n] < 0x20 || name[n] == 0x7f)
-			return "must not contain a backslash or a control character";
-	for (;;) {
-		slash = strchr(seg, '/');
-		n = slash ? (size_t)(slash - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return "must not have empty, '.' or '..' segments";
-		if (++segments > NAME_MAX_SEGMENTS)
-			return "must have at most 10 segments";
-		if (!slash)
-			return NULL;
-		seg = slash + 1;
-	}
-}
-
-/* files[]: {id, name} plus storage_session_id (current) or session_id (legacy). */
 /* The length json-c decoded for "name" (NUL bytes included). */
 static size_t
 name_len(struct json_object *e)

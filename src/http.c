@@ -43,6 +43,10 @@ struct http_req {
 	int too_big;
 	int replied;
 	int unauthorized;	/* answered 401 once the body is drained */
+	struct MHD_PostProcessor *pp;	/* HTTP_BODY_FORM */
+	struct http_part *parts;
+	size_t nparts, form_bytes;
+	int form_bad;		/* the multipart body could not be parsed */
 	char *hdr_name[MAX_HEADERS], *hdr_value[MAX_HEADERS];
 	size_t nhdr;
 };
@@ -133,6 +137,95 @@ http_req_body(const struct http_req *req, size_t *len)
 	if (len)
 		*len = req->body.len;
 	return req->body.data ? req->body.data : "";
+}
+
+size_t
+http_req_nparts(const struct http_req *req)
+{
+	return req->nparts;
+}
+
+const struct http_part *
+http_req_part(const struct http_req *req, size_t i)
+{
+	return i < req->nparts ? &req->parts[i] : NULL;
+}
+
+const char *
+http_req_field(const struct http_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nparts; i++)
+		if (!req->parts[i].filename && strcmp(req->parts[i].name, name) == 0)
+			return req->parts[i].data;
+	return NULL;
+}
+
+static struct http_part *
+new_part(struct http_req *req, const char *key, const char *filename)
+{
+	struct http_part *grown, *p;
+
+	if (!(grown = realloc(req->parts, (req->nparts + 1) * sizeof(*grown))))
+		return NULL;
+	req->parts = grown;
+	p = &req->parts[req->nparts];
+	memset(p, 0, sizeof(*p));
+	if (!(p->name = strdup(key ? key : "")) || (filename && !(p->filename = strdup(filename))) ||
+	    !(p->data = calloc(1, 1))) {
+		free(p->name);
+		free(p->filename);
+		return NULL;
+	}
+	req->nparts++;
+	return p;
+}
+
+/*
+ * MHD's post processor hands us each part in pieces (off = 0 starts one).
+ * A file past the per-file cap is dropped but marked; the whole form past
+ * the request cap stops the parse (413).
+ */
+static enum MHD_Result
+form_iterator(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+    const char *content_type, const char *transfer_encoding, const char *data,
+    uint64_t off, size_t size)
+{
+	struct http_req *req = cls;
+	const struct cfg *cfg = req->srv->cfg;
+	struct http_part *p;
+	size_t cap = filename ? (size_t)cfg->max_file_bytes : 65536;
+	char *grown;
+
+	p = req->nparts ? &req->parts[req->nparts - 1] : NULL;
+	/* A part starts at off 0; an empty first call of the same part is merged. */
+	if (!p || (off == 0 && (p->len || p->too_big || strcmp(p->name, key ? key : "") != 0 ||
+	    !p->filename != !filename || (filename && strcmp(p->filename, filename) != 0)))) {
+		if (!(p = new_part(req, key, filename)))
+			return MHD_NO;
+	}
+	req->form_bytes += size;
+	if (req->form_bytes > (size_t)cfg->max_request_bytes) {
+		req->too_big = 1;
+		return MHD_NO;
+	}
+	if (p->too_big || !size)
+		return MHD_YES;
+	if (p->len + size > cap) {
+		p->too_big = 1;
+		free(p->data);
+		p->data = calloc(1, 1);
+		p->len = 0;
+		return p->data ? MHD_YES : MHD_NO;
+	}
+	if (!(grown = realloc(p->data, p->len + size + 1)))
+		return MHD_NO;
+	p->data = grown;
+	memcpy(p->data + p->len, data, size);
+	p->len += size;
+	p->data[p->len] = '\0';
+	return MHD_YES;
 }
 
 void
@@ -263,7 +356,16 @@ first_call(struct http_req *req, const char *url)
 	cl = http_req_header(req, "Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg->max_request_bytes) {
 		snprintf(details, sizeof(details), "the limit is %ld bytes", cfg->max_request_bytes);
-		http_reply_error(req, 413, "Request body too large", details);
+		http_reply_error(req, 413, req->route->body == HTTP_BODY_FORM ?
+		    "File size limit exceeded" : "Request body too large", details);
+		return;
+	}
+	if (req->route->body == HTTP_BODY_FORM && !req->unauthorized) {
+		const char *ct = http_req_header(req, "Content-Type");
+		if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0 ||
+		    !(req->pp = MHD_create_post_processor(req->conn, 65536, form_iterator, req)))
+			http_reply_error(req, 400, "Invalid content type. Must be multipart/form-data.",
+			    NULL);
 	}
 }
 
@@ -288,7 +390,13 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	}
 	if (*upload_size) {
 		/* Drop the body of a request already answered, refused, or too big. */
-		if (!req->replied && !req->too_big && !req->unauthorized) {
+		if (req->replied || req->too_big || req->unauthorized || req->form_bad) {
+			/* drained */
+		} else if (req->pp) {
+			if (MHD_post_process(req->pp, upload_data, *upload_size) != MHD_YES &&
+			    !req->too_big)
+				req->form_bad = 1;
+		} else {
 			if (buf_add(&req->body, upload_data, *upload_size) < 0)
 				return MHD_NO;
 			req->too_big = buf_truncated(&req->body);
@@ -304,7 +412,12 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	}
 	if (req->too_big) {
 		snprintf(details, sizeof(details), "the limit is %ld bytes", srv->cfg->max_request_bytes);
-		http_reply_error(req, 413, "Request body too large", details);
+		http_reply_error(req, 413, req->pp ? "File size limit exceeded" :
+		    "Request body too large", details);
+		return MHD_YES;
+	}
+	if (req->form_bad) {
+		http_reply_error(req, 400, "Malformed multipart/form-data body", NULL);
 		return MHD_YES;
 	}
 	req->route->handler(req, srv->app);
@@ -323,6 +436,14 @@ request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!req)
 		return;
 	buf_free(&req->body);
+	if (req->pp)
+		MHD_destroy_post_processor(req->pp);
+	for (i = 0; i < req->nparts; i++) {
+		free(req->parts[i].name);
+		free(req->parts[i].filename);
+		free(req->parts[i].data);
+	}
+	free(req->parts);
 	for (i = 0; i < req->nhdr; i++) {
 		free(req->hdr_name[i]);
 		free(req->hdr_value[i]);

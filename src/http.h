@@ -17,12 +17,27 @@ struct http_server;
 typedef void (*http_handler)(struct http_req *req, void *app);
 
 enum http_auth { HTTP_PUBLIC = 0, HTTP_AUTH };
+/* How the body is read: raw bytes, or multipart/form-data parts. */
+enum http_body { HTTP_BODY_RAW = 0, HTTP_BODY_FORM };
 
 struct http_route {
 	const char *method;
 	const char *pattern;	/* "/exec", "/files/{}/{}": {} matches one segment */
 	http_handler handler;
 	enum http_auth auth;
+	enum http_body body;
+};
+
+/*
+ * One part of a multipart form.  A file part past the per-file cap keeps no
+ * bytes and says too_big; the request goes on, so the handler can answer.
+ */
+struct http_part {
+	char *name;		/* the form field */
+	char *filename;		/* NULL for a plain field; as sent, paths kept */
+	char *data;		/* NUL-terminated */
+	size_t len;
+	int too_big;
 };
 
 /* Start serving; the route table and app must outlive the server. */
@@ -39,6 +54,11 @@ const char *http_req_param(const struct http_req *req, size_t i);
 const char *http_req_header(const struct http_req *req, const char *name);
 const char *http_req_query(const struct http_req *req, const char *name);
 const char *http_req_body(const struct http_req *req, size_t *len);
+/* The parts of an HTTP_BODY_FORM request, in order; borrowed. */
+size_t http_req_nparts(const struct http_req *req);
+const struct http_part *http_req_part(const struct http_req *req, size_t i);
+/* The first plain field named name, or NULL. */
+const char *http_req_field(const struct http_req *req, const char *name);
 
 /* Reply with a JSON body; takes ownership of obj. */
 void http_reply_json(struct http_req *req, int status, struct json_object *obj);

@@ -1,26 +1,21 @@
 #include "config.h"
 
-#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cfg.h"
 #include "exec_req.h"
-#include "ids.h"
 #include "log.h"
 #include "routes.h"
 #include "utf8.h"
 #include "../sessions/sessions.h"
-#include "../storage/blobs.h"
-#include "../storage/db.h"
 
 #define LOCAL_USER "local"
 
 /* The user a request acts for: User-Id header, then body user_id, then local. */
-static const char *
+const char *
 request_user(const struct http_req *req, const char *body_user)
 {
 	const char *h = http_req_header(req, "User-Id");
@@ -169,230 +164,23 @@ handle_health(struct http_req *req, void *appv)
 	http_reply_json(req, ok ? 200 : 503, o);
 }
 
-/*
- * Content-Disposition with the name's last segment: an ASCII fallback and the
- * exact name in RFC 5987's filename*.
- */
-static void
-add_disposition(struct http_req *req, const char *name)
-{
-	static const char attr[] = "!#$&+-.^_`|~";
-	const char *base = strrchr(name, '/');
-	char value[3 * DB_NAME_MAX + 64], *o = value;
-	const unsigned char *p;
-
-	base = base ? base + 1 : name;
-	o += sprintf(o, "attachment; filename=\"");
-	for (p = (const unsigned char *)base; *p && o < value + DB_NAME_MAX; p++)
-		*o++ = (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? (char)*p : '_';
-	o += sprintf(o, "\"; filename*=UTF-8''");
-	for (p = (const unsigned char *)base; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr(attr, *p))
-			*o++ = (char)*p;
-		else
-			o += sprintf(o, "%%%02X", *p);
-	}
-	*o = '\0';
-	http_add_header(req, "Content-Disposition", value);
-}
-
-static void
-file_not_found(struct http_req *req)
-{
-	http_reply_error(req, 404, "File not found", "The file may have expired or does not exist");
-}
-
-/* GET /download/{bucket}/{file_id}: the bytes, streamed from disk. */
-static void
-handle_download(struct http_req *req, void *appv)
-{
-	struct app *app = appv;
-	const char *bucket = http_req_param(req, 0), *id = http_req_param(req, 1);
-	struct db_file f;
-	long long size;
-	off_t sz;
-	int fd;
-
-	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0 ||
-	    blobs_open_read(app->blobs, bucket, id, &fd, &sz) < 0) {
-		file_not_found(req);
-		return;
-	}
-	size = (long long)sz;
-	add_disposition(req, f.name);
-	if (f.read_only)
-		http_add_header(req, "X-Read-Only", "true");
-	http_reply_fd(req, 200, fd, size, f.mime);
-}
-
-/* "<bucket>/<id>[.ext]": the object key LibreChat matches on (§3.7). */
-static void
-object_key(const struct db_file *f, char *out, size_t cap)
-{
-	const char *base = strrchr(f->name, '/'), *dot;
-
-	base = base ? base + 1 : f->name;
-	dot = strrchr(base, '.');
-	if (dot && dot != base && strlen(dot) <= 16)
-		snprintf(out, cap, "%s/%s%s", f->bucket, f->id, dot);
-	else
-		snprintf(out, cap, "%s/%s", f->bucket, f->id);
-}
-
-static struct json_object *
-iso_time(long long ms)
-{
-	char buf[40];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&t, &tm);
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%03lldZ", ms % 1000);
-	return json_object_new_string(buf);
-}
-
-enum detail { DETAIL_SIMPLE, DETAIL_SUMMARY, DETAIL_FULL, DETAIL_NORMALIZED };
-
-static struct json_object *
-file_entry(const struct db_file *f, enum detail d)
-{
-	struct json_object *o = json_object_new_object(), *meta;
-	char key[128];
-
-	object_key(f, key, sizeof(key));
-	if (d == DETAIL_NORMALIZED) {
-		json_object_object_add(o, "id", json_object_new_string(f->id));
-		json_object_object_add(o, "name", json_object_new_string(f->name));
-		json_object_object_add(o, "storage_session_id", json_object_new_string(f->bucket));
-	} else {
-		json_object_object_add(o, "name", json_object_new_string(key));
-	}
-	json_object_object_add(o, "size", json_object_new_int64(f->size));
-	json_object_object_add(o, "lastModified", iso_time(f->created_at));
-	if (d == DETAIL_NORMALIZED) {
-		json_object_object_add(o, "contentType", json_object_new_string(f->mime));
-		if (f->read_only)
-			json_object_object_add(o, "read_only", json_object_new_boolean(1));
-		return o;
-	}
-	json_object_object_add(o, "etag", json_object_new_string(f->sha256));
-	if (d == DETAIL_FULL) {
-		meta = json_object_new_object();
-		json_object_object_add(meta, "original-filename", json_object_new_string(f->name));
-		json_object_object_add(meta, "original-filename-encoded", json_object_new_string("none"));
-		json_object_object_add(o, "metadata", meta);
-		json_object_object_add(o, "versionId", json_object_new_string(f->id));
-		json_object_object_add(o, "contentType", json_object_new_string(f->mime));
-	}
-	return o;
-}
-
-struct listing {
-	struct json_object *arr;
-	enum detail detail;
-};
-
-static int
-add_listed(const struct db_file *f, void *ctx)
-{
-	struct listing *l = ctx;
-	char key[128];
-
-	if (l->detail == DETAIL_SIMPLE) {
-		object_key(f, key, sizeof(key));
-		json_object_array_add(l->arr, json_object_new_string(key));
-	} else {
-		json_object_array_add(l->arr, file_entry(f, l->detail));
-	}
-	return 0;
-}
-
-/* GET /files/{bucket}?detail=simple|summary|full|normalized */
-static void
-handle_list_files(struct http_req *req, void *appv)
-{
-	static const char *const names[] = { "simple", "summary", "full", "normalized" };
-	struct app *app = appv;
-	const char *bucket = http_req_param(req, 0), *d = http_req_query(req, "detail");
-	struct listing l = { json_object_new_array(), DETAIL_SIMPLE };
-	size_t i;
-
-	for (i = 0; d && i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(d, names[i]) == 0)
-			l.detail = (enum detail)i;
-	if (id_valid(bucket) && db_file_list(app->db, bucket, add_listed, &l) < 0) {
-		json_object_put(l.arr);
-		http_reply_error(req, 500, "Internal error", "the file store did not answer");
-		return;
-	}
-	http_reply_json(req, 200, l.arr);
-}
-
-/* GET /sessions/{bucket}/objects/{file_id}: LibreChat's freshness check. */
-static void
-handle_object(struct http_req *req, void *appv)
-{
-	struct app *app = appv;
-	const char *bucket = http_req_param(req, 0), *id = http_req_param(req, 1);
-	struct json_object *o;
-	struct db_file f;
-	char key[128];
-
-	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0) {
-		http_reply_error(req, 404, "File not found", NULL);
-		return;
-	}
-	object_key(&f, key, sizeof(key));
-	o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(key));
-	json_object_object_add(o, "originalFilename", json_object_new_string(f.name));
-	json_object_object_add(o, "size", json_object_new_int64(f.size));
-	json_object_object_add(o, "lastModified", iso_time(f.created_at));
-	json_object_object_add(o, "etag", json_object_new_string(f.sha256));
-	json_object_object_add(o, "contentType", json_object_new_string(f.mime));
-	json_object_object_add(o, "readOnly", json_object_new_boolean(f.read_only));
-	http_reply_json(req, 200, o);
-}
-
-/* DELETE /files/{bucket}/{file_id}: the row first, then the blob. */
-static void
-handle_delete_file(struct http_req *req, void *appv)
-{
-	struct app *app = appv;
-	const char *bucket = http_req_param(req, 0), *id = http_req_param(req, 1);
-	struct json_object *o;
-	int rc;
-
-	if (!id_valid(bucket) || !id_valid(id) ||
-	    (rc = db_file_delete(app->db, bucket, id)) == -ENOENT) {
-		http_reply_error(req, 404, "File not found", NULL);
-		return;
-	}
-	if (rc < 0) {
-		http_reply_error(req, 500, "Internal error", "the file store did not answer");
-		return;
-	}
-	if (blobs_remove(app->blobs, bucket, id) < 0)
-		log_warn("file %s/%s: row deleted, blob left for the sweeper", bucket, id);
-	o = json_object_new_object();
-	json_object_object_add(o, "message", json_object_new_string("File deleted successfully"));
-	json_object_object_add(o, "session_id", json_object_new_string(bucket));
-	json_object_object_add(o, "fileId", json_object_new_string(id));
-	http_reply_json(req, 200, o);
-}
+#define ROUTE(m, p, h, ...) { .method = m, .pattern = p, .handler = h, __VA_ARGS__ }
 
 const struct http_route routes[] = {
-	{ "POST", "/exec", handle_exec, HTTP_AUTH },
-	{ "POST", "/librechat/runs", handle_exec, HTTP_AUTH },
-	{ "GET", "/download/{}/{}", handle_download, HTTP_AUTH },
-	{ "GET", "/files/{}", handle_list_files, HTTP_AUTH },
-	{ "DELETE", "/files/{}/{}", handle_delete_file, HTTP_AUTH },
-	{ "GET", "/sessions/{}/objects/{}", handle_object, HTTP_AUTH },
-	{ "GET", "/health", handle_health, HTTP_PUBLIC },
-	{ "GET", "/librechat/health", handle_health, HTTP_PUBLIC },
+	ROUTE("POST", "/exec", handle_exec, .auth = HTTP_AUTH),
+	ROUTE("POST", "/librechat/runs", handle_exec, .auth = HTTP_AUTH),
+	ROUTE("POST", "/upload", handle_upload, .auth = HTTP_AUTH, .body = HTTP_BODY_FORM),
+	ROUTE("POST", "/upload/batch", handle_upload_batch, .auth = HTTP_AUTH, .body = HTTP_BODY_FORM),
+	ROUTE("POST", "/librechat/files", handle_upload, .auth = HTTP_AUTH, .body = HTTP_BODY_FORM),
+	ROUTE("GET", "/download/{}/{}", handle_download, .auth = HTTP_AUTH),
+	ROUTE("GET", "/files/{}", handle_list_files, .auth = HTTP_AUTH),
+	ROUTE("DELETE", "/files/{}/{}", handle_delete_file, .auth = HTTP_AUTH),
+	ROUTE("GET", "/sessions/{}/objects/{}", handle_object, .auth = HTTP_AUTH),
+	ROUTE("GET", "/librechat/files", handle_list_session_files, .auth = HTTP_AUTH),
+	ROUTE("GET", "/librechat/files/{}", handle_download_by_id, .auth = HTTP_AUTH),
+	ROUTE("DELETE", "/librechat/files/{}", handle_delete_by_id, .auth = HTTP_AUTH),
+	ROUTE("GET", "/health", handle_health, .auth = HTTP_PUBLIC),
+	ROUTE("GET", "/librechat/health", handle_health, .auth = HTTP_PUBLIC),
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

@@ -22,4 +22,19 @@ struct app {
 extern const struct http_route routes[];
 extern const size_t nroutes;
 
+/* routes.c */
+/* The user a request acts for: User-Id header, then body_user, then "local". */
+const char *request_user(const struct http_req *req, const char *body_user);
+
+/* routes_files.c: upload, download, listings */
+void handle_upload(struct http_req *req, void *app);
+void handle_upload_batch(struct http_req *req, void *app);
+void handle_download(struct http_req *req, void *app);
+void handle_download_by_id(struct http_req *req, void *app);
+void handle_list_files(struct http_req *req, void *app);
+void handle_list_session_files(struct http_req *req, void *app);
+void handle_object(struct http_req *req, void *app);
+void handle_delete_file(struct http_req *req, void *app);
+void handle_delete_by_id(struct http_req *req, void *app);
+
 #endif

@@ -46,6 +46,8 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (bucket, id)"
 	");"
 	"CREATE INDEX files_created ON files(created_at);",
+
+	"CREATE INDEX files_id ON files(id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -367,16 +369,18 @@ read_file_row(sqlite3_stmt *st, struct db_file *f)
 	copy_col(f->from_bucket, sizeof(f->from_bucket), st, 11);
 }
 
-int
-db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *out)
+/* One row by a query taking two text parameters (b may be NULL: unused). */
+static int
+file_query(struct db *db, const char *sql, const char *a, const char *b, struct db_file *out)
 {
 	sqlite3_stmt *st;
 	int rc = -EIO, r;
 
 	pthread_mutex_lock(&db->mu);
-	if ((st = prep(db, "SELECT " FILE_COLS " FROM files WHERE bucket = ? AND id = ?"))) {
-		sqlite3_bind_text(st, 1, bucket, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+	if ((st = prep(db, sql))) {
+		sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+		if (b)
+			sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
 		r = sqlite3_step(st);
 		if (r == SQLITE_ROW) {
 			read_file_row(st, out);
@@ -388,6 +392,20 @@ db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *o
 	}
 	pthread_mutex_unlock(&db->mu);
 	return rc;
+}
+
+int
+db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *out)
+{
+	return file_query(db, "SELECT " FILE_COLS " FROM files WHERE bucket = ? AND id = ?",
+	    bucket, id, out);
+}
+
+int
+db_file_by_id(struct db *db, const char *id, struct db_file *out)
+{
+	return file_query(db, "SELECT " FILE_COLS " FROM files WHERE id = ? LIMIT 1", id, NULL,
+	    out);
 }
 
 int

@@ -57,6 +57,8 @@ struct db_file {
 
 int db_file_insert(struct db *db, const struct db_file *f);
 int db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *out);
+/* The file with that id, whatever its bucket (ids are unique by birth). */
+int db_file_by_id(struct db *db, const char *id, struct db_file *out);
 /* Every file of a bucket, oldest first; cb returning non-zero stops the walk. */
 typedef int (*db_file_cb)(const struct db_file *f, void *ctx);
 int db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx);

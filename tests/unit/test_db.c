@@ -39,7 +39,7 @@ START_TEST(sessions_round_trip)
 	char err[256];
 
 	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
-	ck_assert_int_eq(db_schema_version(db), 2);
+	ck_assert_int_eq(db_schema_version(db), 3);
 	ck_assert_int_eq(db_session_insert(db, &s), 0);
 	ck_assert_int_eq(db_session_insert(db, &s), -EIO);	/* duplicate id */
 	ck_assert_int_eq(db_session_get(db, s.id, &g), 0);
@@ -60,7 +60,7 @@ START_TEST(sessions_round_trip)
 
 	/* Reopening keeps the rows and does not migrate again. */
 	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
-	ck_assert_int_eq(db_schema_version(db), 2);
+	ck_assert_int_eq(db_schema_version(db), 3);
 	ck_assert_int_eq(db_session_get(db, s.id, &g), 0);
 	ck_assert_str_eq(g.state, "expired");
 	db_close(db);
