@@ -33,7 +33,8 @@ if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 "$ROOT/contrib/ensure-dockerd.sh"
 "$SCRIPT_DIR/bootstrap-base.sh"
 
-hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER"; } | sha256sum)
+PYDIR=$SCRIPT_DIR/sandbox/python
+hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER"; (cd "$PYDIR" && sha256sum -- *); } | sha256sum)
 hash=${hash%% *}
 
 current=$("$DOCKER" image inspect --format '{{ index .Config.Labels "cip.build-hash" }}' "$TAG" 2>/dev/null || true)
@@ -47,6 +48,7 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/cip-sandbox-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 cp "$DOCKERFILE" "$ctx/Dockerfile"
 install -m 0755 "$RUNNER" "$ctx/runner"
+cp -R "$PYDIR" "$ctx/python"
 
 mkdir -p "$(dirname "$BUILD_LOG")"
 if ! "$DOCKER" build --network "$NETWORK" --label "cip.build-hash=$hash" \

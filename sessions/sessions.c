@@ -297,7 +297,9 @@ runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **r
 static const char *const run_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	"HOME=/mnt/data", "LANG=C.UTF-8", "TMPDIR=/tmp", "USER=sandbox",
-	"MPLBACKEND=Agg", "MPLCONFIGDIR=/tmp/.matplotlib",
+	/* Bare plt.show() and plotly's fig.show() write files (docker/sandbox/python). */
+	"MPLBACKEND=module://cip_mpl_backend", "MPLCONFIGDIR=/tmp/.matplotlib",
+	"PYTHONPATH=/opt/cip/python",
 	/* Output written before a timeout kill still reaches the user. */
 	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
 	NULL,

@@ -205,3 +205,30 @@ def test_unknown_or_hostile_refs(daemon):
     legacy = {"id": good["id"], "name": "x.txt", "session_id": good["storage_session_id"]}
     r = daemon.exec("print(open('x.txt').read())", files=[legacy])
     assert r["stdout"] == "x\n"
+
+
+def test_bare_show_saves_pngs_without_warnings(daemon):
+    r = daemon.exec("import matplotlib.pyplot as plt\nimport seaborn as sns\n"
+                    "plt.plot([1, 2, 3])\nplt.show()\n"
+                    "sns.histplot([1, 2, 2, 3])\nplt.show()\nplt.show()\nprint('shown')")
+    assert r["stdout"] == "shown\n"
+    assert r["stderr"] == "", r["stderr"]
+    files = by_name(r)
+    assert set(files) == {"plot_0.png", "plot_1.png"}
+    got = daemon.request("GET", f"/download/{r['session_id']}/{files['plot_1.png']['id']}")
+    assert got.status == 200 and got.headers["Content-Type"] == "image/png"
+    assert got.raw.startswith(b"\x89PNG")
+    # Earlier plots in the session are not overwritten.
+    again = daemon.exec("import matplotlib.pyplot as plt\nplt.plot([3, 1])\nplt.show()",
+                        session=r["session_id"])
+    assert set(by_name(again)) == {"plot_2.png"}
+
+
+def test_plotly_show_writes_html(daemon):
+    r = daemon.exec("import plotly.express as px\npx.bar(x=[1, 2], y=[3, 4]).show()")
+    assert r["stderr"] == ""
+    (f,) = r["files"]
+    assert f["name"] == "plot_0.html"
+    got = daemon.request("GET", f"/download/{r['session_id']}/{f['id']}")
+    assert got.headers["Content-Type"] == "text/html"
+    assert b"<html>" in got.raw and b"plotly" in got.raw
