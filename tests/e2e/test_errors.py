@@ -206,6 +206,15 @@ def test_unusable_storage_path_fails_clearly(make_daemon, tmp_path):
     d.proc = None
 
 
+def test_readme_lists_every_variable_as_the_code_does():
+    table = subprocess.run([PROXY, "--config-table"], capture_output=True, text=True).stdout
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    rows = [line for line in table.splitlines() if line.startswith("| `CI_")]
+    assert len(rows) > 20
+    for row in rows:
+        assert row in readme, f"README is missing or has a stale row: {row}"
+
+
 def test_help_and_version():
     r = subprocess.run([PROXY, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "CI_API_KEY" in r.stdout
