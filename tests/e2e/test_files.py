@@ -232,3 +232,31 @@ def test_plotly_show_writes_html(daemon):
     got = daemon.request("GET", f"/download/{r['session_id']}/{f['id']}")
     assert got.headers["Content-Type"] == "text/html"
     assert b"<html>" in got.raw and b"plotly" in got.raw
+
+
+def test_depth_cap(daemon):
+    r = daemon.exec("import os\nten = '/'.join('abcdefghi') + '/ten.txt'\n"
+                    "eleven = '/'.join('abcdefghij') + '/eleven.txt'\n"
+                    "for p in (ten, eleven):\n    os.makedirs(os.path.dirname(p), exist_ok=True)\n"
+                    "    open(p, 'w').write(p)")
+    names = set(by_name(r))
+    assert "a/b/c/d/e/f/g/h/i/ten.txt" in names
+    assert not any(n.endswith("eleven.txt") for n in names)
+
+
+def test_a_renaming_background_process_cannot_race_the_scan(daemon):
+    r = daemon.exec("echo x > a; (while true; do mv a b 2>/dev/null; mv b a 2>/dev/null; done) & "
+                    "sleep 0.5; echo started", lang="bash")
+    assert r["stdout"] == "started\n"
+    names = set(by_name(r))
+    assert len(names) == 1 and names <= {"a", "b"}
+
+
+def test_a_resent_ref_is_not_copied_again(daemon):
+    made = daemon.exec("open('big.txt','w').write('y' * 100000)")
+    f = made["files"][0]
+    refs = [{"id": f["id"], "name": "big.txt", "storage_session_id": made["session_id"]}]
+    for _ in range(3):
+        assert daemon.exec("print(len(open('big.txt').read()))", files=refs)["stdout"] == "100000\n"
+    log = daemon.logtext()
+    assert f"session {made['session_id']}: 1 input file(s) put in place" not in log
