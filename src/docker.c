@@ -340,18 +340,26 @@ static struct json_object *
 tmpfs_options(const struct docker *dk, const struct docker_create_spec *s)
 {
 	struct json_object *t = json_object_new_object();
+	/*
+	 * Podman copies the image's directory into each tmpfs (tmpcopyup)
+	 * unless told not to; dockerd mounts them empty.  Empty on both, so
+	 * the workspace starts the same whatever the image holds there.
+	 */
+	const char *nocopy = dk->podman ? ",notmpcopyup" : "";
 	char opt[128];
 
 	/* Explicit options everywhere: engines' defaults differ (noexec, size). */
-	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,exec,size=%dm", s->tmp_mb);
+	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,exec,size=%dm%s", s->tmp_mb, nocopy);
 	json_object_object_add(t, "/tmp", json_object_new_string(opt));
-	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,exec,size=%dm", s->workspace_mb);
+	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,exec,size=%dm%s", s->workspace_mb, nocopy);
 	json_object_object_add(t, "/mnt/data", json_object_new_string(opt));
-	json_object_object_add(t, "/run/cip", json_object_new_string("rw,nosuid,nodev,noexec,size=1m,mode=0700"));
+	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,noexec,size=1m,mode=0700%s", nocopy);
+	json_object_object_add(t, "/run/cip", json_object_new_string(opt));
 	if (dk->podman) {
 		/* Podman adds these writable, unsized, on a read-only rootfs. */
-		json_object_object_add(t, "/run", json_object_new_string("rw,nosuid,nodev,noexec,size=1m"));
-		json_object_object_add(t, "/var/tmp", json_object_new_string("rw,nosuid,nodev,noexec,size=1m"));
+		snprintf(opt, sizeof(opt), "rw,nosuid,nodev,noexec,size=1m%s", nocopy);
+		json_object_object_add(t, "/run", json_object_new_string(opt));
+		json_object_object_add(t, "/var/tmp", json_object_new_string(opt));
 	}
 	return t;
 }

@@ -117,6 +117,51 @@ START_TEST(put_get_list)
 }
 END_TEST
 
+/* The hash LIST reports for path, or "" if it is not listed. */
+static void
+listed_hash(const char *path, char out[65])
+{
+	struct proto_msg *r = call(PROTO_LIST, NULL);
+	char suffix[300];
+	const char *v;
+	size_t i, len;
+
+	out[0] = '\0';
+	snprintf(suffix, sizeof(suffix), "\t%s", path);
+	for (i = 0; i < proto_nfields(r); i++) {
+		proto_field(r, i, &v, &len);
+		if (len > strlen(suffix) && strcmp(v + len - strlen(suffix), suffix) == 0) {
+			/* TYPE SIZE MTIME MODE SHA PATH */
+			const char *p = v;
+			int tabs = 0;
+			while (tabs < 4 && (p = strchr(p, '\t')))
+				p++, tabs++;
+			if (p)
+				snprintf(out, 65, "%.64s", p);
+		}
+	}
+	proto_msg_free(r);
+}
+
+START_TEST(hash_cache_sees_every_change)
+{
+	struct proto_msg *k;
+	char h1[65], h2[65], h3[65];
+
+	proto_msg_free(call(PROTO_PUT, "path", "f.txt", "data", "aaaa", NULL));
+	listed_hash("f.txt", h1);
+	listed_hash("f.txt", h2);
+	ck_assert_str_eq(h1, h2);	/* unchanged: same hash (from the cache) */
+	/* Same size, mtime put back: only ctime tells. */
+	ck_assert_str_eq(run_sh("m=$(stat -c %y f.txt); printf bbbb > f.txt; touch -d \"$m\" f.txt;"
+	    " echo ok", &k), "ok\n");
+	proto_msg_free(k);
+	listed_hash("f.txt", h3);
+	ck_assert_str_ne(h1, h3);
+	ck_assert_str_eq(h3, "81cc5b17018674b401b42f35ba07bb79e211239c23bffe658da1577e3e646877");
+}
+END_TEST
+
 START_TEST(symlinks_are_never_followed)
 {
 	struct proto_msg *r, *k;
@@ -221,6 +266,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, put_get_list);
+	tcase_add_test(tc, hash_cache_sees_every_change);
 	tcase_add_test(tc, symlinks_are_never_followed);
 	tcase_add_test(tc, bad_paths_are_refused);
 	tcase_add_test(tc, kill_leaves_no_sandbox_process);
