@@ -218,20 +218,36 @@ create_container(struct sessions *sm, struct session *s, char *why, size_t whyle
 	return SESS_OK;
 }
 
+/*
+ * Forget the channel and what it told us, but not the container: after an
+ * engine (or Podman service) restart the container often runs on, and the
+ * next call inspects it and opens a new channel, or replaces it.
+ */
 static void
-drop_container(struct sessions *sm, struct session *s, const char *reason)
+forget_channel(struct session *s)
 {
-	struct docker_err err = { 0, "" };
-
 	channel_close(s->ch);
 	s->ch = NULL;
 	workspace_free(s->ws);
 	s->ws = NULL;
+}
+
+static void
+drop_container(struct sessions *sm, struct session *s, const char *reason)
+{
+	struct docker_err err = { 0, "" };
+	int rc;
+
+	forget_channel(s);
 	if (!s->container_id[0])
 		return;
 	log_warn("session %s: removing container %.12s: %s", s->id, s->container_id, reason);
-	if (docker_remove(sm->dk, s->container_id, &err) != DOCKER_OK)
+	if ((rc = docker_remove(sm->dk, s->container_id, &err)) != DOCKER_OK) {
 		log_error("session %s: %s", s->id, err.msg);
+		/* Unreachable engine: keep the id, so the container is not orphaned. */
+		if (rc == DOCKER_EUNAVAIL)
+			return;
+	}
 	s->container_id[0] = '\0';
 	db_session_set_container(sm->db, s->id, NULL);
 }
@@ -704,7 +720,7 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 	if ((r = list_workspace(c, s, &after, detail, sizeof(detail))) < 0) {
 		log_error("session %s: outputs not listed: %s", s->id, detail);
 		if (r == -1)
-			drop_container(sm, s, "its runner channel failed");
+			forget_channel(s);
 		goto out;
 	}
 	capture_outputs(sm, s, user, req, after, res);
@@ -714,8 +730,8 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 sandbox_failed:
 	log_error("session %s: %s", s->id, detail);
 	if (r == -1)
-		drop_container(sm, s, "its runner channel failed");
-	snprintf(why, whylen, "the sandbox failed during the run and was reset; try again");
+		forget_channel(s);
+	snprintf(why, whylen, "the sandbox failed during the run; try again");
 	rc = SESS_ESANDBOX;
 out:
 	proto_msg_free(put);

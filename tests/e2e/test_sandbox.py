@@ -110,3 +110,13 @@ def test_container_killed_mid_run_gives_a_clear_error(daemon):
     killer.join()
     assert r.status == 502 and "sandbox" in r.json()["error"]
     assert daemon.exec("print('recovered')", session=sid)["stdout"] == "recovered\n"
+
+
+def test_a_lost_channel_keeps_the_container_and_its_files(daemon):
+    """As after an engine service restart: the stream dies, the container runs on."""
+    sid = daemon.exec("open('kept.txt','w').write('still here')")["session_id"]
+    (cid,) = daemon.containers(sid)
+    docker("exec", "-u", "0", cid, "pkill", "-x", "-f", "/opt/cip/runner relay")
+    r = daemon.exec("print(open('kept.txt').read())", session=sid)
+    assert r["stdout"] == "still here\n"
+    assert daemon.containers(sid) == [cid]
