@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +15,25 @@
 struct blobs {
 	int dirfd;	/* <root>/blobs */
 };
+
+/* Temporary files of writes a crash interrupted: nothing is writing yet. */
+static void
+clear_tmp(int blobsfd)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(blobsfd, ".tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
 
 int
 blobs_open(const char *root, struct blobs **out, char *err, size_t errlen)
@@ -37,6 +57,7 @@ blobs_open(const char *root, struct blobs **out, char *err, size_t errlen)
 		blobs_close(b);
 		return -EIO;
 	}
+	clear_tmp(b->dirfd);
 	*out = b;
 	return 0;
 }
