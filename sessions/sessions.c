@@ -34,6 +34,8 @@ struct session {
 	struct channel *ch;
 	struct workspace *ws;		/* /mnt/data after the last run, or NULL */
 	struct session *next;
+	int refs;	/* the table's (while listed) and each request's; under sm->mu */
+	int gone;	/* ended: out of the table; written holding both locks */
 };
 
 struct sessions {
@@ -43,6 +45,10 @@ struct sessions {
 	struct blobs *blobs;
 	pthread_mutex_t mu;		/* guards the table, not the sessions */
 	struct session *table[NBUCKETS];
+	pthread_t sweeper;
+	int sweeping, stopping;		/* under sweep_mu */
+	pthread_mutex_t sweep_mu;
+	pthread_cond_t sweep_cv;
 };
 
 static unsigned
@@ -67,6 +73,8 @@ sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blo
 	sm->db = db;
 	sm->blobs = blobs;
 	pthread_mutex_init(&sm->mu, NULL);
+	pthread_mutex_init(&sm->sweep_mu, NULL);
+	pthread_cond_init(&sm->sweep_cv, NULL);
 	return sm;
 }
 
@@ -78,6 +86,7 @@ sessions_free(struct sessions *sm)
 
 	if (!sm)
 		return;
+	/* No request is left at this point: the table holds the only references. */
 	for (i = 0; i < NBUCKETS; i++)
 		for (s = sm->table[i]; s; s = next) {
 			next = s->next;
@@ -87,6 +96,8 @@ sessions_free(struct sessions *sm)
 			free(s);
 		}
 	pthread_mutex_destroy(&sm->mu);
+	pthread_mutex_destroy(&sm->sweep_mu);
+	pthread_cond_destroy(&sm->sweep_cv);
 	free(sm);
 }
 
@@ -105,18 +116,34 @@ exec_result_free(struct exec_result *res)
 	res->nfiles = 0;
 }
 
-/* The cached session for id, added from row if absent.  Caller holds sm->mu. */
+static struct session *
+table_find(struct sessions *sm, const char *id)
+{
+	struct session *s;
+
+	for (s = sm->table[bucket_of(id)]; s; s = s->next)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+/*
+ * The cached session for row, added if absent, with a reference the caller
+ * gives back with session_release.  Caller holds sm->mu.
+ */
 static struct session *
 table_get(struct sessions *sm, const struct db_session *row)
 {
 	unsigned b = bucket_of(row->id);
 	struct session *s;
 
-	for (s = sm->table[b]; s; s = s->next)
-		if (strcmp(s->id, row->id) == 0)
-			return s;
+	if ((s = table_find(sm, row->id))) {
+		s->refs++;
+		return s;
+	}
 	if (!(s = calloc(1, sizeof(*s))))
 		return NULL;
+	s->refs = 2;	/* the table's and the caller's */
 	memcpy(s->id, row->id, sizeof(s->id));
 	snprintf(s->user, sizeof(s->user), "%s", row->user_id);
 	snprintf(s->container_id, sizeof(s->container_id), "%s", row->container_id);
@@ -124,6 +151,37 @@ table_get(struct sessions *sm, const struct db_session *row)
 	s->next = sm->table[b];
 	sm->table[b] = s;
 	return s;
+}
+
+static void
+session_release(struct sessions *sm, struct session *s)
+{
+	int last;
+
+	pthread_mutex_lock(&sm->mu);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&sm->mu);
+	if (!last)
+		return;
+	channel_close(s->ch);
+	workspace_free(s->ws);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Take s out of the table; the table's reference goes.  Caller holds sm->mu. */
+static void
+table_unlink(struct sessions *sm, struct session *s)
+{
+	struct session **pp = &sm->table[bucket_of(s->id)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = s->next;
+		s->refs--;
+	}
+	s->gone = 1;
 }
 
 /* A usable row of user's for id: it exists, is active and is the user's. */
@@ -749,19 +807,30 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	int rc, lost, attempt;
 
 	memset(res, 0, sizeof(*res));
-	if (resolve_row(sm, user, req, &row) < 0) {
-		snprintf(why, whylen, "session store unavailable");
-		return SESS_EINTERNAL;
-	}
-	pthread_mutex_lock(&sm->mu);
-	s = table_get(sm, &row);
-	pthread_mutex_unlock(&sm->mu);
-	if (!s) {
-		snprintf(why, whylen, "out of memory");
-		return SESS_EINTERNAL;
+	for (attempt = 0;; attempt++) {
+		if (resolve_row(sm, user, req, &row) < 0) {
+			snprintf(why, whylen, "session store unavailable");
+			return SESS_EINTERNAL;
+		}
+		pthread_mutex_lock(&sm->mu);
+		s = table_get(sm, &row);
+		pthread_mutex_unlock(&sm->mu);
+		if (!s) {
+			snprintf(why, whylen, "out of memory");
+			return SESS_EINTERNAL;
+		}
+		pthread_mutex_lock(&s->lock);
+		/* Ended (deleted, expired) while we waited: resolve again. */
+		if (!s->gone)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		session_release(sm, s);
+		if (attempt == 3) {
+			snprintf(why, whylen, "the session ended while this call waited; try again");
+			return SESS_EINTERNAL;
+		}
 	}
 	memcpy(res->session_id, s->id, sizeof(res->session_id));
-	pthread_mutex_lock(&s->lock);
 	/* A channel that died between calls is found out on first use: retry once. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = ensure_channel(sm, s, why, whylen)) != SESS_OK)
@@ -777,7 +846,143 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 		log_info("session %s: exec %s exit=%d%s %ldms, %zu file(s)", s->id, req->lang->id,
 		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms, res->nfiles);
 	}
+	session_release(sm, s);
 	return rc;
+}
+
+/* ---- lifecycle: list, delete, sweep ---- */
+
+static long long
+ttl_ms(const struct cfg *c)
+{
+	return (long long)(c->session_ttl_min * 60000.0);
+}
+
+struct list_ctx {
+	struct sessions *sm;
+	session_info_cb cb;
+	void *ctx;
+};
+
+static int
+list_one(const struct db_session *row, long files, long long bytes, void *ctxv)
+{
+	struct list_ctx *l = ctxv;
+	const struct cfg *c = l->sm->cfg;
+	struct session_info info = { row, (c->session_ttl_idle ? row->last_used_at :
+	    row->created_at) + ttl_ms(c), files, bytes, row->container_id[0] != '\0' };
+
+	return l->cb(&info, l->ctx);
+}
+
+int
+sessions_list(struct sessions *sm, session_info_cb cb, void *ctx)
+{
+	struct list_ctx l = { sm, cb, ctx };
+
+	return db_session_list(sm->db, list_one, &l);
+}
+
+/*
+ * End s: out of the table, container removed, row in state.  Caller holds
+ * a reference and s->lock.
+ */
+static void
+retire(struct sessions *sm, struct session *s, const char *state, const char *why)
+{
+	pthread_mutex_lock(&sm->mu);
+	if (!s->gone)
+		table_unlink(sm, s);
+	pthread_mutex_unlock(&sm->mu);
+	drop_container(sm, s, why);
+	db_session_set_state(sm->db, s->id, state);
+	log_info("session %s %s", s->id, strcmp(state, "expired") == 0 ? "expired" : "ended");
+}
+
+/* The cached session for id with a reference, or NULL if not cached. */
+static struct session *
+cached(struct sessions *sm, const char *id)
+{
+	struct session *s;
+
+	pthread_mutex_lock(&sm->mu);
+	if ((s = table_find(sm, id)))
+		s->refs++;
+	pthread_mutex_unlock(&sm->mu);
+	return s;
+}
+
+/* A session the table does not hold (after a restart): its container by id. */
+static void
+remove_uncached(struct sessions *sm, const struct db_session *row)
+{
+	struct docker_err err = { 0, "" };
+
+	if (row->container_id[0] && docker_remove(sm->dk, row->container_id, &err) != DOCKER_OK)
+		log_error("session %s: %s", row->id, err.msg);
+}
+
+static int
+delete_file_row(const struct db_file *f, void *ctx)
+{
+	struct sessions *sm = ctx;
+
+	files_delete(sm->db, sm->blobs, f->bucket, f->id);
+	return 0;
+}
+
+int
+sessions_delete(struct sessions *sm, const char *id)
+{
+	struct db_session row;
+	struct session *s;
+
+	if (!id_valid(id) || db_session_get(sm->db, id, &row) < 0 || strcmp(row.state, "active") != 0)
+		return -ENOENT;
+	if ((s = cached(sm, id))) {
+		pthread_mutex_lock(&s->lock);
+		retire(sm, s, "deleted", "the session was deleted");
+		pthread_mutex_unlock(&s->lock);
+		session_release(sm, s);
+	} else {
+		remove_uncached(sm, &row);
+	}
+	db_file_list(sm->db, id, delete_file_row, sm);
+	db_session_delete(sm->db, id);
+	log_info("session %s deleted with its files", id);
+	return 0;
+}
+
+static int
+expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
+{
+	struct sessions *sm = ctx;
+	struct session *s = cached(sm, row->id);
+
+	if (!s) {
+		remove_uncached(sm, row);
+		db_session_set_state(sm->db, row->id, "expired");
+		log_info("session %s expired", row->id);
+		return 0;
+	}
+	/* Mid-run: never cut short; the next sweep takes it. */
+	if (pthread_mutex_trylock(&s->lock) == 0) {
+		retire(sm, s, "expired", "its TTL ran out");
+		pthread_mutex_unlock(&s->lock);
+	}
+	session_release(sm, s);
+	return 0;
+}
+
+void
+sessions_sweep(struct sessions *sm)
+{
+	const struct cfg *c = sm->cfg;
+	long long now = clock_wall_ms();
+
+	db_session_expired(sm->db, now, ttl_ms(c), c->session_ttl_idle, expire_one, sm);
+	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
+	    delete_file_row, sm);
 }
 
 int
@@ -795,4 +1000,80 @@ sessions_health(struct sessions *sm, char *why, size_t whylen)
 		return -1;
 	}
 	return 0;
+}
+
+static void *
+sweeper_main(void *arg)
+{
+	struct sessions *sm = arg;
+	long long ns = (long long)(sm->cfg->sweep_interval_s * 1e9);
+	struct timespec until;
+
+	pthread_mutex_lock(&sm->sweep_mu);
+	while (!sm->stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)(ns / 1000000000LL);
+		until.tv_nsec += (long)(ns % 1000000000LL);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sm->sweep_cv, &sm->sweep_mu, &until);
+		if (sm->stopping)
+			break;
+		pthread_mutex_unlock(&sm->sweep_mu);
+		sessions_sweep(sm);
+		pthread_mutex_lock(&sm->sweep_mu);
+	}
+	pthread_mutex_unlock(&sm->sweep_mu);
+	return NULL;
+}
+
+int
+sessions_start_sweeper(struct sessions *sm)
+{
+	int rc = pthread_create(&sm->sweeper, NULL, sweeper_main, sm);
+
+	if (rc == 0)
+		sm->sweeping = 1;
+	return -rc;
+}
+
+void
+sessions_stop_sweeper(struct sessions *sm)
+{
+	if (!sm->sweeping)
+		return;
+	pthread_mutex_lock(&sm->sweep_mu);
+	sm->stopping = 1;
+	pthread_cond_signal(&sm->sweep_cv);
+	pthread_mutex_unlock(&sm->sweep_mu);
+	pthread_join(sm->sweeper, NULL);
+	sm->sweeping = 0;
+}
+
+static int
+close_one(const struct db_session *row, long files, long long bytes, void *ctx)
+{
+	struct sessions *sm = ctx;
+	struct session *s = cached(sm, row->id);
+
+	if (!s) {
+		if (row->container_id[0]) {
+			remove_uncached(sm, row);
+			db_session_set_container(sm->db, row->id, NULL);
+		}
+		return 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	drop_container(sm, s, "the proxy is shutting down");
+	pthread_mutex_unlock(&s->lock);
+	session_release(sm, s);
+	return 0;
+}
+
+void
+sessions_close_all(struct sessions *sm)
+{
+	db_session_list(sm->db, close_one, sm);
 }

@@ -65,6 +65,36 @@ int sessions_exec(struct sessions *sm, const char *user, const struct exec_req *
     struct exec_result *res, char *why, size_t whylen);
 void exec_result_free(struct exec_result *res);
 
+/* Admin view of a session. */
+struct session_info {
+	const struct db_session *row;
+	long long expires_at;	/* unix ms */
+	long files;
+	long long bytes;
+	int live;		/* holds a container now */
+};
+typedef int (*session_info_cb)(const struct session_info *info, void *ctx);
+/* Every active session; cb returning non-zero stops. */
+int sessions_list(struct sessions *sm, session_info_cb cb, void *ctx);
+/*
+ * End a session now: its container, its files and its row go.  Waits for an
+ * exec in progress.  -ENOENT if there is no such active session.
+ */
+int sessions_delete(struct sessions *sm, const char *id);
+/*
+ * One sweep: end the sessions whose TTL ran out (a session mid-run waits for
+ * the next sweep) and delete the files past retention.  Never blocks an exec.
+ */
+void sessions_sweep(struct sessions *sm);
+/* The sweeper thread: a sweep every CI_SWEEP_INTERVAL_SECONDS. */
+int sessions_start_sweeper(struct sessions *sm);
+void sessions_stop_sweeper(struct sessions *sm);
+/*
+ * At shutdown, with no request left: remove every session's container.
+ * Sessions stay, with their files: the next call re-creates the container.
+ */
+void sessions_close_all(struct sessions *sm);
+
 /* 0 when the engine answers and the database takes writes; else why. */
 int sessions_health(struct sessions *sm, char *why, size_t whylen);
 

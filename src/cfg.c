@@ -31,6 +31,8 @@ struct cfg_var {
 static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_choices[] = { "text", "json", NULL };
 static const char *const auth_choices[] = { "api-key", "none", NULL };
+static const char *const ttl_mode_choices[] = { "created", "idle", NULL };
+static const char *const bool_choices[] = { "false", "true", NULL };
 
 #define OFF(f) offsetof(struct cfg, f)
 
@@ -87,6 +89,18 @@ static const struct cfg_var cfg_vars[] = {
 	  "open-file limit (RLIMIT_NOFILE) in a sandbox" },
 	{ "CI_SANDBOX_NPROC", T_INT, OFF(nproc_limit), "8192", 64, 1048576, NULL, 0,
 	  "RLIMIT_NPROC in a sandbox (per host uid; CI_MAX_PIDS is the real cap)" },
+	{ "CI_SESSION_TTL_MINUTES", T_DOUBLE, OFF(session_ttl_min), "60", 0.01, 525600, NULL, 0,
+	  "a session ends this long after its creation (or last use, see the mode)" },
+	{ "CI_SESSION_TTL_MODE", T_ENUM, OFF(session_ttl_idle), "created", 0, 0, ttl_mode_choices, 0,
+	  "created (the TTL counts from creation, as the seed) or idle (from last use)" },
+	{ "CI_SWEEP_INTERVAL_SECONDS", T_DOUBLE, OFF(sweep_interval_s), "60", 0.1, 86400, NULL, 0,
+	  "how often the sweeper ends expired sessions and deletes expired files" },
+	{ "CI_FILE_RETENTION_HOURS", T_DOUBLE, OFF(file_retention_h), "24", 0.0001, 87600, NULL, 0,
+	  "stored files are deleted this long after their creation" },
+	{ "CI_CLOSE_SESSIONS_ON_SHUTDOWN", T_ENUM, OFF(close_on_shutdown), "true", 0, 0, bool_choices, 0,
+	  "true: SIGTERM removes the sandbox containers; false: keeps them for the next start" },
+	{ "CI_SANDBOX_SWEEP_ON_STARTUP", T_ENUM, OFF(sweep_on_startup), "true", 0, 0, bool_choices, 0,
+	  "true: at startup, end expired sessions and remove containers of unknown ones" },
 	{ "CI_LOG_LEVEL", T_ENUM, OFF(log_level), "info", 0, 0, level_choices, 0,
 	  "debug, info, warn or error" },
 	{ "CI_LOG_FORMAT", T_ENUM, OFF(log_format), "text", 0, 0, format_choices, 0,

@@ -41,6 +41,12 @@ struct cfg {
 	int docker_wait_s;
 	int nofile_limit;
 	int nproc_limit;
+	double session_ttl_min;
+	int session_ttl_idle;		/* CI_SESSION_TTL_MODE=idle */
+	double sweep_interval_s;
+	double file_retention_h;
+	int close_on_shutdown;
+	int sweep_on_startup;
 	enum log_level log_level;
 	enum log_format log_format;
 };

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ struct http_server {
 	size_t nroutes;
 	void *app;
 	struct sockaddr_storage addr;
+	pthread_mutex_t mu;
+	int handling;		/* handlers running now, under mu */
 };
 
 struct http_req {
@@ -420,7 +423,13 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		http_reply_error(req, 400, "Malformed multipart/form-data body", NULL);
 		return MHD_YES;
 	}
+	pthread_mutex_lock(&srv->mu);
+	srv->handling++;
+	pthread_mutex_unlock(&srv->mu);
 	req->route->handler(req, srv->app);
+	pthread_mutex_lock(&srv->mu);
+	srv->handling--;
+	pthread_mutex_unlock(&srv->mu);
 	if (!req->replied)
 		http_reply_error(req, 500, "Internal error", "the handler gave no answer");
 	return MHD_YES;
@@ -497,6 +506,7 @@ http_start(const struct cfg *cfg, const struct http_route *routes, size_t nroute
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&srv->mu, NULL);
 	srv->cfg = cfg;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
@@ -534,10 +544,32 @@ http_quiesce(struct http_server *srv)
 }
 
 void
+http_drain(struct http_server *srv, long timeout_ms)
+{
+	long waited = 0;
+	int busy;
+
+	for (;;) {
+		pthread_mutex_lock(&srv->mu);
+		busy = srv->handling;
+		pthread_mutex_unlock(&srv->mu);
+		if (!busy || waited >= timeout_ms)
+			break;
+		usleep(50000);
+		waited += 50;
+	}
+	/* A reply just queued still has to be written out. */
+	usleep(200000);
+	if (busy)
+		log_warn("shutdown: %d request(s) still running after %ld ms", busy, waited);
+}
+
+void
 http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
 	MHD_stop_daemon(srv->d);
+	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

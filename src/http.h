@@ -45,7 +45,9 @@ struct http_server *http_start(const struct cfg *cfg, const struct http_route *r
     size_t nroutes, void *app, char *err, size_t errlen);
 /* Stop accepting new connections (in-flight requests go on). */
 void http_quiesce(struct http_server *srv);
-/* Wait for in-flight requests and stop. */
+/* Wait up to timeout_ms for the requests being handled to be answered. */
+void http_drain(struct http_server *srv, long timeout_ms);
+/* Stop: connections still open are closed. */
 void http_stop(struct http_server *srv);
 
 const char *http_req_method(const struct http_req *req);

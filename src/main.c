@@ -123,12 +123,23 @@ serve(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blo
 		sessions_free(app.sessions);
 		return -1;
 	}
+	if (cfg->sweep_on_startup)
+		sessions_sweep(app.sessions);
+	if (sessions_start_sweeper(app.sessions) < 0)
+		log_warn("no sweeper thread: expired sessions stay until restart");
 	log_info("listening on %s:%d", cfg->host, cfg->port);
 	sigwait(&set, &sig);
 	log_info("%s: no new connections; finishing in-flight requests",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_quiesce(srv);
+	/* In-flight runs finish, bounded by the run timeout and some grace. */
+	http_drain(srv, (long)cfg->max_run_timeout_s * 1000 + 20000);
 	http_stop(srv);
+	sessions_stop_sweeper(app.sessions);
+	if (cfg->close_on_shutdown) {
+		log_info("removing the sandbox containers (CI_CLOSE_SESSIONS_ON_SHUTDOWN=true)");
+		sessions_close_all(app.sessions);
+	}
 	sessions_free(app.sessions);
 	log_info("stopped");
 	return 0;

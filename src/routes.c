@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "exec_req.h"
@@ -25,6 +26,21 @@ request_user(const struct http_req *req, const char *body_user)
 	if (body_user && *body_user && strlen(body_user) < 200)
 		return body_user;
 	return LOCAL_USER;
+}
+
+/* An ISO 8601 UTC time with milliseconds, as the contract writes them. */
+struct json_object *
+iso_time(long long ms)
+{
+	char buf[40];
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%03lldZ", ms % 1000);
+	return json_object_new_string(buf);
 }
 
 /* A JSON string from program output, whatever bytes it holds. */
@@ -164,6 +180,62 @@ handle_health(struct http_req *req, void *appv)
 	http_reply_json(req, ok ? 200 : 503, o);
 }
 
+static int
+add_session(const struct session_info *info, void *ctx)
+{
+	struct json_object *o = json_object_new_object();
+	const struct db_session *r = info->row;
+
+	json_object_object_add(o, "session_id", json_object_new_string(r->id));
+	json_object_object_add(o, "user_id", json_object_new_string(r->user_id));
+	json_object_object_add(o, "created_at", iso_time(r->created_at));
+	json_object_object_add(o, "expires_at", iso_time(info->expires_at));
+	json_object_object_add(o, "last_used_at", iso_time(r->last_used_at));
+	json_object_object_add(o, "container_id", r->container_id[0] ?
+	    json_object_new_string(r->container_id) : NULL);
+	json_object_object_add(o, "state", json_object_new_string(r->state));
+	json_object_object_add(o, "live", json_object_new_boolean(info->live));
+	json_object_object_add(o, "files", json_object_new_int64(info->files));
+	json_object_object_add(o, "bytes", json_object_new_int64(info->bytes));
+	json_object_array_add(ctx, o);
+	return 0;
+}
+
+/* GET /v1/librechat/sessions */
+static void
+handle_list_sessions(struct http_req *req, void *appv)
+{
+	struct app *app = appv;
+	struct json_object *arr = json_object_new_array(), *o;
+
+	if (sessions_list(app->sessions, add_session, arr) < 0) {
+		json_object_put(arr);
+		http_reply_error(req, 500, "Internal error", "the session store did not answer");
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "sessions", arr);
+	http_reply_json(req, 200, o);
+}
+
+/* DELETE /v1/librechat/sessions/{id}: container, files and row go. */
+static void
+handle_delete_session(struct http_req *req, void *appv)
+{
+	struct app *app = appv;
+	const char *id = http_req_param(req, 0);
+	struct json_object *o;
+
+	if (sessions_delete(app->sessions, id) < 0) {
+		http_reply_error(req, 404, "Session not found", NULL);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "message", json_object_new_string("Session deleted"));
+	json_object_object_add(o, "session_id", json_object_new_string(id));
+	http_reply_json(req, 200, o);
+}
+
 #define ROUTE(m, p, h, ...) { .method = m, .pattern = p, .handler = h, __VA_ARGS__ }
 
 const struct http_route routes[] = {
@@ -179,6 +251,8 @@ const struct http_route routes[] = {
 	ROUTE("GET", "/librechat/files", handle_list_session_files, .auth = HTTP_AUTH),
 	ROUTE("GET", "/librechat/files/{}", handle_download_by_id, .auth = HTTP_AUTH),
 	ROUTE("DELETE", "/librechat/files/{}", handle_delete_by_id, .auth = HTTP_AUTH),
+	ROUTE("GET", "/librechat/sessions", handle_list_sessions, .auth = HTTP_AUTH),
+	ROUTE("DELETE", "/librechat/sessions/{}", handle_delete_session, .auth = HTTP_AUTH),
 	ROUTE("GET", "/health", handle_health, .auth = HTTP_PUBLIC),
 	ROUTE("GET", "/librechat/health", handle_health, .auth = HTTP_PUBLIC),
 };

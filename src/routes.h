@@ -23,6 +23,7 @@ extern const struct http_route routes[];
 extern const size_t nroutes;
 
 /* routes.c */
+struct json_object *iso_time(long long ms);
 /* The user a request acts for: User-Id header, then body_user, then "local". */
 const char *request_user(const struct http_req *req, const char *body_user);
 

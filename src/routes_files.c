@@ -91,20 +91,6 @@ object_key(const struct db_file *f, char *out, size_t cap)
 		snprintf(out, cap, "%s/%s", f->bucket, f->id);
 }
 
-static struct json_object *
-iso_time(long long ms)
-{
-	char buf[40];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&t, &tm);
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%03lldZ", ms % 1000);
-	return json_object_new_string(buf);
-}
-
 enum detail { DETAIL_SIMPLE, DETAIL_SUMMARY, DETAIL_FULL, DETAIL_NORMALIZED };
 
 static struct json_object *

@@ -306,6 +306,107 @@ db_session_set_state(struct db *db, const char *id, const char *state)
 }
 
 int
+db_session_delete(struct db *db, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "DELETE FROM sessions WHERE id = ?"))) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		rc = step_done(db, st);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+struct session_row {
+	struct db_session s;
+	long files;
+	long long bytes;
+};
+
+/*
+ * Run a session query (columns SESSION_COLS, then file count and bytes),
+ * collect under the lock and call back without it: cb may use the db.
+ */
+static int
+session_query(struct db *db, sqlite3_stmt *st, db_session_cb cb, void *ctx)
+{
+	struct session_row *rows = NULL, *grown;
+	size_t n = 0, alloc = 0, i;
+	int r, rc;
+
+	rc = 0;
+	for (;;) {
+		if (n == alloc) {
+			alloc = alloc ? alloc * 2 : 16;
+			if (!(grown = realloc(rows, alloc * sizeof(*rows)))) {
+				rc = -ENOMEM;
+				break;
+			}
+			rows = grown;
+		}
+		r = read_session(db, st, &rows[n].s);
+		if (r == -ENOENT)
+			break;
+		if (r < 0) {
+			rc = r;
+			break;
+		}
+		rows[n].files = (long)sqlite3_column_int64(st, 7);
+		rows[n].bytes = sqlite3_column_int64(st, 8);
+		n++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->mu);
+	for (i = 0; rc == 0 && i < n; i++)
+		if (cb(&rows[i].s, rows[i].files, rows[i].bytes, ctx))
+			break;
+	free(rows);
+	return rc;
+}
+
+#define SESSION_COLS_S "s.id, s.user_id, s.hint, s.container_id, s.created_at," \
+	" s.last_used_at, s.state, COUNT(f.id), COALESCE(SUM(f.size), 0)"
+#define SESSION_FROM " FROM sessions s LEFT JOIN files f ON f.bucket = s.id" \
+	" WHERE s.state = 'active'"
+
+int
+db_session_list(struct db *db, db_session_cb cb, void *ctx)
+{
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&db->mu);
+	if (!(st = prep(db, "SELECT " SESSION_COLS_S SESSION_FROM
+	    " GROUP BY s.id ORDER BY s.created_at"))) {
+		pthread_mutex_unlock(&db->mu);
+		return -EIO;
+	}
+	return session_query(db, st, cb, ctx);
+}
+
+int
+db_session_expired(struct db *db, long long now_ms, long long ttl_ms, int idle,
+    db_session_cb cb, void *ctx)
+{
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&db->mu);
+	st = prep(db, idle ?
+	    "SELECT " SESSION_COLS_S SESSION_FROM " AND s.last_used_at + ? <= ? GROUP BY s.id" :
+	    "SELECT " SESSION_COLS_S SESSION_FROM " AND s.created_at + ? <= ? GROUP BY s.id");
+	if (!st) {
+		pthread_mutex_unlock(&db->mu);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, ttl_ms);
+	sqlite3_bind_int64(st, 2, now_ms);
+	return session_query(db, st, cb, ctx);
+}
+
+int
 db_session_touch(struct db *db, const char *id, long long now_ms)
 {
 	sqlite3_stmt *st;
@@ -408,8 +509,10 @@ db_file_by_id(struct db *db, const char *id, struct db_file *out)
 	    out);
 }
 
-int
-db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx)
+/* Rows of a file query with one bound parameter (text, or an integer). */
+static int
+file_rows(struct db *db, const char *sql, const char *text, long long num, db_file_cb cb,
+    void *ctx)
 {
 	struct db_file *rows = NULL, *grown, one;
 	size_t n = 0, alloc = 0, i;
@@ -418,9 +521,11 @@ db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx)
 
 	/* Collect under the lock, call back without it: cb may use the db. */
 	pthread_mutex_lock(&db->mu);
-	if ((st = prep(db, "SELECT " FILE_COLS " FROM files WHERE bucket = ?"
-	    " ORDER BY created_at, rowid"))) {
-		sqlite3_bind_text(st, 1, bucket, -1, SQLITE_TRANSIENT);
+	if ((st = prep(db, sql))) {
+		if (text)
+			sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(st, 1, num);
 		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 			read_file_row(st, &one);
 			if (n == alloc) {
@@ -440,6 +545,20 @@ db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx)
 			break;
 	free(rows);
 	return rc;
+}
+
+int
+db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx)
+{
+	return file_rows(db, "SELECT " FILE_COLS " FROM files WHERE bucket = ?"
+	    " ORDER BY created_at, rowid", bucket, 0, cb, ctx);
+}
+
+int
+db_file_older(struct db *db, long long cutoff_ms, db_file_cb cb, void *ctx)
+{
+	return file_rows(db, "SELECT " FILE_COLS " FROM files WHERE created_at < ?", NULL,
+	    cutoff_ms, cb, ctx);
 }
 
 int

@@ -39,6 +39,16 @@ int db_session_by_hint(struct db *db, const char *user, const char *hint, struct
 int db_session_set_container(struct db *db, const char *id, const char *container_id);
 int db_session_touch(struct db *db, const char *id, long long now_ms);
 int db_session_set_state(struct db *db, const char *id, const char *state);
+int db_session_delete(struct db *db, const char *id);
+/* Active sessions with their stored files' count and bytes, oldest first. */
+typedef int (*db_session_cb)(const struct db_session *s, long files, long long bytes, void *ctx);
+int db_session_list(struct db *db, db_session_cb cb, void *ctx);
+/*
+ * Active sessions whose TTL ran out at now_ms: counted from creation, or
+ * from last use when idle is set.
+ */
+int db_session_expired(struct db *db, long long now_ms, long long ttl_ms, int idle,
+    db_session_cb cb, void *ctx);
 
 /* A stored file: its bytes are the blob bucket/id (blobs.h). */
 struct db_file {
@@ -63,6 +73,8 @@ int db_file_by_id(struct db *db, const char *id, struct db_file *out);
 typedef int (*db_file_cb)(const struct db_file *f, void *ctx);
 int db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx);
 int db_file_delete(struct db *db, const char *bucket, const char *id);
+/* Every file created before cutoff_ms, whatever its bucket. */
+int db_file_older(struct db *db, long long cutoff_ms, db_file_cb cb, void *ctx);
 
 /* Health: a write in a transaction that is rolled back. */
 int db_check_writable(struct db *db, char *err, size_t errlen);

@@ -1,0 +1,136 @@
+"""Sessions end on time and leave nothing behind; admins list and delete them."""
+import subprocess
+import threading
+import time
+
+from conftest import KEY
+
+
+def wait_for(predicate, what, timeout=30):
+    """Poll until predicate() holds; the bound is generous (a noisy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def listed(d):
+    r = d.request("GET", "/v1/librechat/sessions")
+    assert r.status == 200
+    return {s["session_id"]: s for s in r.json()["sessions"]}
+
+
+def test_admin_list_shows_sessions_with_their_files(daemon):
+    r = daemon.exec("open('a.txt','w').write('12345')", user_id="alice")
+    sid = r["session_id"]
+    s = listed(daemon)[sid]
+    assert s["user_id"] == "alice" and s["state"] == "active" and s["live"] is True
+    assert s["files"] == 1 and s["bytes"] == 5
+    assert s["container_id"] == daemon.containers(sid)[0]
+    assert s["created_at"] < s["expires_at"] and s["last_used_at"] >= s["created_at"]
+    assert daemon.request("GET", "/v1/librechat/sessions", key="wrong").status == 401
+
+
+def test_admin_delete_removes_container_files_and_row(daemon):
+    r = daemon.exec("open('gone.txt','w').write('x')")
+    sid, fid = r["session_id"], r["files"][0]["id"]
+    d = daemon.request("DELETE", f"/v1/librechat/sessions/{sid}")
+    assert d.status == 200 and d.json()["session_id"] == sid
+    assert daemon.containers(sid) == []
+    assert sid not in listed(daemon)
+    assert daemon.request("GET", f"/download/{sid}/{fid}").status == 404
+    assert daemon.request("DELETE", f"/v1/librechat/sessions/{sid}").status == 404
+    assert daemon.request("DELETE", "/v1/librechat/sessions/nope").status == 404
+    # The id no longer resumes anything: a new session starts.
+    assert daemon.exec("print(1)", session=sid)["session_id"] != sid
+
+
+def test_the_seed_readme_cleanup_loop_works(make_daemon):
+    d = make_daemon()
+    for _ in range(3):
+        d.exec("print(1)")
+    base = f"http://127.0.0.1:{d.port}"
+    loop = (f"for id in $(curl -s -H 'X-API-Key: {KEY}' {base}/v1/librechat/sessions | "
+            f"jq -r '.sessions[].session_id'); do "
+            f"curl -s -o /dev/null -w '%{{http_code}} ' -X DELETE -H 'X-API-Key: {KEY}' "
+            f"{base}/v1/librechat/sessions/$id; done")
+    out = subprocess.run(["bash", "-c", loop], capture_output=True, text=True, timeout=60).stdout
+    assert out.split() == ["200"] * 3
+    assert listed(d) == {} and d.containers() == []
+
+
+def test_ttl_ends_sessions_and_removes_containers(make_daemon):
+    d = make_daemon(CI_SESSION_TTL_MINUTES="0.05", CI_SWEEP_INTERVAL_SECONDS="0.5")
+    sid = d.exec("print(1)")["session_id"]
+    assert sid in listed(d) and len(d.containers(sid)) == 1
+    wait_for(lambda: sid not in listed(d) and d.containers(sid) == [], "session expired")
+    assert "expired" in d.logtext()
+
+
+def test_a_session_mid_run_is_not_expired(make_daemon):
+    d = make_daemon(CI_SESSION_TTL_MINUTES="0.02", CI_SWEEP_INTERVAL_SECONDS="0.3")
+    sid = d.exec("print(1)")["session_id"]
+    r = d.exec("import time; time.sleep(3); open('late.txt','w').write('x'); print('done')",
+               session=sid)
+    assert r["stdout"] == "done\n" and r["session_id"] == sid
+    assert [f["name"] for f in r["files"]] == ["late.txt"]
+    wait_for(lambda: d.containers(sid) == [], "expired after the run")
+
+
+def test_idle_mode_counts_from_last_use(make_daemon):
+    d = make_daemon(CI_SESSION_TTL_MINUTES="0.05", CI_SESSION_TTL_MODE="idle",
+                    CI_SWEEP_INTERVAL_SECONDS="0.5")
+    sid = d.exec("print(1)")["session_id"]
+    for _ in range(4):          # 4 x 1.5 s of use: past 3 s since creation
+        time.sleep(1.5)
+        assert d.exec("print(2)", session=sid)["session_id"] == sid
+    wait_for(lambda: sid not in listed(d), "idle session expired")
+
+
+def test_files_are_deleted_after_retention(make_daemon):
+    d = make_daemon(CI_FILE_RETENTION_HOURS="0.0005", CI_SWEEP_INTERVAL_SECONDS="0.5")
+    r = d.exec("open('short.txt','w').write('x')")
+    sid, fid = r["session_id"], r["files"][0]["id"]
+    assert d.request("GET", f"/download/{sid}/{fid}").status == 200
+    wait_for(lambda: d.request("GET", f"/download/{sid}/{fid}").status == 404, "file deleted")
+    assert d.request("GET", f"/files/{sid}").json() == []
+
+
+def test_sigterm_removes_containers_by_default(make_daemon):
+    d = make_daemon()
+    sids = [d.exec("print(1)")["session_id"] for _ in range(2)]
+    assert len(d.containers()) == 2
+    d.stop()
+    assert d.proc.returncode == 0
+    assert d.containers() == []
+    # The sessions and their files outlive the proxy: the next start serves them.
+    d.start()
+    assert d.exec("print('back')", session=sids[0])["session_id"] == sids[0]
+
+
+def test_sigterm_keeps_containers_when_asked(make_daemon):
+    d = make_daemon(CI_CLOSE_SESSIONS_ON_SHUTDOWN="false")
+    sid = d.exec("open('k.txt','w').write('kept')")["session_id"]
+    (cid,) = d.containers(sid)
+    d.stop()
+    assert d.proc.returncode == 0 and d.containers(sid) == [cid]
+    d.start()
+    r = d.exec("print(open('k.txt').read())", session=sid)
+    assert r["stdout"] == "kept\n" and d.containers(sid) == [cid]
+
+
+def test_sigterm_lets_an_inflight_run_finish(make_daemon):
+    d = make_daemon()
+    sid = d.exec("print(1)")["session_id"]
+    out = {}
+    t = threading.Thread(target=lambda: out.update(
+        r=d.exec("import time; time.sleep(2); print('finished')", session=sid)))
+    t.start()
+    time.sleep(0.7)
+    d.proc.terminate()
+    t.join()
+    assert out["r"]["stdout"] == "finished\n"
+    assert d.proc.wait(timeout=60) == 0
+    assert d.containers() == []
