@@ -310,6 +310,8 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 	db_session_set_container(sm->db, s->id, NULL);
 }
 
+static void restore_workspace(struct sessions *sm, struct session *s);
+
 /* Make sure s has a running container with an open channel.  Caller holds s->lock. */
 static int
 ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
@@ -345,6 +347,8 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 		    "the sandbox did not start");
 		return rc == DOCKER_EUNAVAIL ? SESS_EUNAVAIL : SESS_ESANDBOX;
 	}
+	/* A session that had files gets them back: the container is only a cache. */
+	restore_workspace(sm, s);
 	return SESS_OK;
 }
 
@@ -671,6 +675,88 @@ read_blob(struct sessions *sm, const struct db_file *f, size_t *len)
 	}
 	*len = got;
 	return data;
+}
+
+/* Restore batches: one PUT carries at most this many bytes of files. */
+#define RESTORE_BATCH (32u << 20)
+
+struct restore {
+	struct db_file *rows;
+	size_t n, alloc;
+};
+
+static int
+collect_row(const struct db_file *f, void *ctx)
+{
+	struct restore *r = ctx;
+	struct db_file *grown;
+
+	if (r->n == r->alloc) {
+		r->alloc = r->alloc ? r->alloc * 2 : 16;
+		if (!(grown = realloc(r->rows, r->alloc * sizeof(*grown))))
+			return 1;
+		r->rows = grown;
+	}
+	r->rows[r->n++] = *f;
+	return 0;
+}
+
+/* Send a restore batch; 0, or -1 with the channel lost. */
+static int
+flush_restore(struct session *s, struct proto_msg **put, size_t *bytes)
+{
+	struct proto_msg *rep = NULL;
+	char detail[600];
+	int r = 0;
+
+	if (*put && runner_call(s, *put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) < 0) {
+		log_error("session %s: restore: %s", s->id, detail);
+		r = -1;
+	}
+	proto_msg_free(*put);
+	proto_msg_free(rep);
+	*put = NULL;
+	*bytes = 0;
+	return r;
+}
+
+/*
+ * Put the newest stored version of every file of the session's bucket back
+ * in /mnt/data of its new container.  Files too old to be kept are gone
+ * for good; inputs from other buckets come back with the next call's refs.
+ */
+static void
+restore_workspace(struct sessions *sm, struct session *s)
+{
+	struct restore r = { NULL, 0, 0 };
+	struct proto_msg *put = NULL;
+	size_t i, j, len, bytes = 0, restored = 0;
+	char *data;
+	int newer;
+
+	if (db_file_list(sm->db, s->id, collect_row, &r) < 0 || r.n == 0)
+		goto out;
+	for (i = r.n; i-- > 0; ) {	/* newest first: the first of a name wins */
+		for (j = i + 1, newer = 0; j < r.n && !newer; j++)
+			newer = strcmp(r.rows[j].name, r.rows[i].name) == 0;
+		if (newer || !(data = read_blob(sm, &r.rows[i], &len)))
+			continue;
+		if ((!put && !(put = proto_msg_new(PROTO_PUT))) ||
+		    proto_add_str(put, "path", r.rows[i].name) < 0 ||
+		    proto_add(put, "data", data, len) < 0) {
+			free(data);
+			goto out;
+		}
+		free(data);
+		restored++;
+		if ((bytes += len) >= RESTORE_BATCH && flush_restore(s, &put, &bytes) < 0)
+			goto out;
+	}
+	if (flush_restore(s, &put, &bytes) == 0 && restored)
+		log_info("session %s re-hydrated: %zu file(s) restored from storage", s->id, restored);
+out:
+	proto_msg_free(put);
+	free(r.rows);
 }
 
 /*

@@ -134,3 +134,36 @@ def test_sigterm_lets_an_inflight_run_finish(make_daemon):
     assert out["r"]["stdout"] == "finished\n"
     assert d.proc.wait(timeout=60) == 0
     assert d.containers() == []
+
+
+def test_a_vanished_container_is_rehydrated_from_storage(daemon):
+    from conftest import docker
+    r = daemon.exec("import os\nos.makedirs('out', exist_ok=True)\n"
+                    "open('out/v.txt','w').write('v1')\nopen('keep.csv','w').write('a,b')")
+    sid = r["session_id"]
+    daemon.exec("open('out/v.txt','w').write('v2')", session=sid)
+    (cid,) = daemon.containers(sid)
+    docker("rm", "-f", cid)
+    after = daemon.exec("print(open('out/v.txt').read(), open('keep.csv').read())", session=sid)
+    assert after["session_id"] == sid and after["stdout"] == "v2 a,b\n"
+    assert after["files"] == []          # restored files are not new outputs
+    assert "re-hydrated: 2 file(s) restored" in daemon.logtext()
+
+
+def test_after_a_default_shutdown_the_next_start_rehydrates(make_daemon):
+    d = make_daemon()
+    sid = d.exec("open('data.txt','w').write('survives the restart')")["session_id"]
+    d.stop()
+    assert d.containers() == []
+    d.start()
+    r = d.exec("print(open('data.txt').read())", session=sid)
+    assert r["stdout"] == "survives the restart\n" and r["files"] == []
+
+
+def test_kill9_then_restart_keeps_sessions_listed_and_working(make_daemon):
+    d = make_daemon()
+    sid = d.exec("open('f.txt','w').write('x')")["session_id"]
+    d.kill9()
+    d.start()
+    assert sid in listed(d)
+    assert d.exec("print(open('f.txt').read())", session=sid)["stdout"] == "x\n"
