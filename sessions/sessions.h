@@ -86,6 +86,13 @@ int sessions_delete(struct sessions *sm, const char *id);
  * the next sweep) and delete the files past retention.  Never blocks an exec.
  */
 void sessions_sweep(struct sessions *sm);
+/*
+ * At startup, before serving: containers with our label are adopted by their
+ * live session or removed (unknown or ended session); sessions whose
+ * container is gone forget it; unlabelled containers whose image matches
+ * CI_SANDBOX_IMAGE_PREFIXES are removed.  Others are never touched.
+ */
+void sessions_reconcile(struct sessions *sm);
 /* The sweeper thread: a sweep every CI_SWEEP_INTERVAL_SECONDS. */
 int sessions_start_sweeper(struct sessions *sm);
 void sessions_stop_sweeper(struct sessions *sm);

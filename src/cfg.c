@@ -79,6 +79,8 @@ static const struct cfg_var cfg_vars[] = {
 	  "OCI runtime of the sandboxes, e.g. runsc (default: the engine's)" },
 	{ "CI_SANDBOX_LABEL", T_STR, OFF(sandbox_label), "cip.managed", 0, 0, NULL, 1,
 	  "label key (value 1) that marks the containers this proxy manages" },
+	{ "CI_SANDBOX_IMAGE_PREFIXES", T_STR, OFF(image_prefixes), "", 0, 0, NULL, 0,
+	  "comma list: unlabelled containers whose image starts so are the seed's, removed at startup" },
 	{ "CI_DOCKER_HOST", T_STR, OFF(docker_host), "unix:///var/run/docker.sock", 0, 0, NULL, 1,
 	  "Docker Engine API endpoint: unix:///path or tcp://host:port" },
 	{ "CI_DOCKER_TIMEOUT_SECONDS", T_INT, OFF(docker_timeout_s), "60", 1, 3600, NULL, 0,

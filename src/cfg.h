@@ -36,6 +36,7 @@ struct cfg {
 	char *sandbox_image;
 	char *sandbox_runtime;		/* "" = the engine's default */
 	char *sandbox_label;
+	char *image_prefixes;		/* comma list; "" = by label only */
 	char *docker_host;
 	int docker_timeout_s;
 	int docker_wait_s;

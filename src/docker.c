@@ -513,48 +513,72 @@ docker_remove(struct docker *dk, const char *id, struct docker_err *err)
 	return rc;
 }
 
-int
-docker_list_by_label(struct docker *dk, const char *key, const char *value,
-    char ***ids, size_t *n, struct docker_err *err)
+/* Copy a string member of item into out ("" if absent). */
+static void
+json_str(struct json_object *item, const char *key, char *out, size_t cap)
 {
-	struct json_object *filter, *arr, *resp = NULL, *item, *jid;
-	char label[512], path[1200], *esc;
+	struct json_object *v;
+
+	out[0] = '\0';
+	if (json_object_object_get_ex(item, key, &v) && json_object_is_type(v, json_type_string))
+		snprintf(out, cap, "%s", json_object_get_string(v));
+}
+
+static void
+container_of(struct json_object *item, const char *key, struct docker_container *c)
+{
+	struct json_object *labels, *v;
+
+	memset(c, 0, sizeof(*c));
+	json_str(item, "Id", c->id, sizeof(c->id));
+	json_str(item, "Image", c->image, sizeof(c->image));
+	json_str(item, "State", c->state, sizeof(c->state));
+	if (json_object_object_get_ex(item, "Labels", &labels) &&
+	    json_object_is_type(labels, json_type_object)) {
+		json_str(labels, "cip.session", c->session, sizeof(c->session));
+		c->labelled = key && json_object_object_get_ex(labels, key, &v);
+	}
+}
+
+int
+docker_list_containers(struct docker *dk, const char *key, const char *value,
+    docker_container_cb cb, void *ctx, struct docker_err *err)
+{
+	struct json_object *filter, *arr, *resp = NULL;
+	struct docker_container c;
+	char label[512], path[1200], *esc = NULL;
 	struct buf out;
 	size_t i, len;
 	CURL *h;
 	int rc;
 
-	*ids = NULL;
-	*n = 0;
-	snprintf(label, sizeof(label), "%s=%s", key, value);
-	filter = json_object_new_object();
-	arr = json_object_new_array();
-	json_object_array_add(arr, json_object_new_string(label));
-	json_object_object_add(filter, "label", arr);
-	h = curl_easy_init();
-	esc = h ? curl_easy_escape(h, json_object_to_json_string_ext(filter,
-	    JSON_C_TO_STRING_PLAIN), 0) : NULL;
-	json_object_put(filter);
-	if (!esc) {
+	strcpy(path, "/containers/json?all=1");
+	if (key && value) {
+		snprintf(label, sizeof(label), "%s=%s", key, value);
+		filter = json_object_new_object();
+		arr = json_object_new_array();
+		json_object_array_add(arr, json_object_new_string(label));
+		json_object_object_add(filter, "label", arr);
+		h = curl_easy_init();
+		esc = h ? curl_easy_escape(h, json_object_to_json_string_ext(filter,
+		    JSON_C_TO_STRING_PLAIN), 0) : NULL;
+		json_object_put(filter);
 		curl_easy_cleanup(h);
-		return DOCKER_ENOMEM;
+		if (!esc)
+			return DOCKER_ENOMEM;
+		snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+		curl_free(esc);
 	}
-	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
-	curl_free(esc);
-	curl_easy_cleanup(h);
 	buf_init(&out, RESP_CAP);
 	rc = dk_call(dk, "GET", path, NULL, &out, err);
 	if (rc == DOCKER_OK) {
 		resp = out.data ? json_tokener_parse(out.data) : NULL;
 		len = json_object_is_type(resp, json_type_array) ? json_object_array_length(resp) : 0;
-		*ids = calloc(len + 1, sizeof(**ids));
-		for (i = 0; *ids && i < len; i++) {
-			item = json_object_array_get_idx(resp, i);
-			if (json_object_object_get_ex(item, "Id", &jid))
-				(*ids)[(*n)++] = strdup(json_object_get_string(jid));
+		for (i = 0; i < len; i++) {
+			container_of(json_object_array_get_idx(resp, i), key, &c);
+			if (c.id[0] && cb(&c, ctx))
+				break;
 		}
-		if (!*ids)
-			rc = DOCKER_ENOMEM;
 	}
 	json_object_put(resp);
 	buf_free(&out);

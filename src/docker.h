@@ -64,12 +64,23 @@ int docker_inspect_running(struct docker *dk, const char *id, int *running,
     struct docker_err *err);
 /* Force-remove with its volumes; an already gone container is success. */
 int docker_remove(struct docker *dk, const char *id, struct docker_err *err);
+/* A container as the engine lists it. */
+struct docker_container {
+	char id[DOCKER_ID_MAX];
+	char image[256];	/* as the engine reports it (Podman adds localhost/) */
+	char session[64];	/* its cip.session label, or "" */
+	char state[32];		/* created, running, exited, ... */
+	int labelled;		/* carries the label asked for */
+};
+typedef int (*docker_container_cb)(const struct docker_container *c, void *ctx);
+
 /*
- * Ids of all containers (running or not) with label key=value; the caller
- * frees each id and the array.
+ * Every container, running or not: those with label key=value, or all of
+ * them when value is NULL (then `labelled` says which carry key).  cb
+ * returning non-zero stops the walk.
  */
-int docker_list_by_label(struct docker *dk, const char *key, const char *value,
-    char ***ids, size_t *n, struct docker_err *err);
+int docker_list_containers(struct docker *dk, const char *key, const char *value,
+    docker_container_cb cb, void *ctx, struct docker_err *err);
 
 /* Create an exec of argv as user, stdout/stderr attached (and stdin if asked). */
 int docker_exec_create(struct docker *dk, const char *id, const char *const *argv,

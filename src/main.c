@@ -123,8 +123,10 @@ serve(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blo
 		sessions_free(app.sessions);
 		return -1;
 	}
-	if (cfg->sweep_on_startup)
+	if (cfg->sweep_on_startup) {
+		sessions_reconcile(app.sessions);
 		sessions_sweep(app.sessions);
+	}
 	if (sessions_start_sweeper(app.sessions) < 0)
 		log_warn("no sweeper thread: expired sessions stay until restart");
 	log_info("listening on %s:%d", cfg->host, cfg->port);

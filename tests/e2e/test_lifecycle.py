@@ -167,3 +167,35 @@ def test_kill9_then_restart_keeps_sessions_listed_and_working(make_daemon):
     d.start()
     assert sid in listed(d)
     assert d.exec("print(open('f.txt').read())", session=sid)["stdout"] == "x\n"
+
+
+def test_startup_removes_labelled_orphans_and_leaves_others_alone(make_daemon):
+    from conftest import IMAGE, docker, rand
+    d = make_daemon(start=False, CI_SANDBOX_IMAGE_PREFIXES="cip-e2e-seedlike")
+    other = f"cip.e2e.other.{rand()}"    # not d's label: d must not touch these
+    orphan = docker("create", "--label", f"{d.label}=1", "--label",
+                    "cip.session=AAAAAAAAAAAAAAAAAAAAA", IMAGE).strip()
+    stranger = docker("create", "--label", f"{other}=1", IMAGE).strip()
+    docker("tag", IMAGE, "cip-e2e-seedlike:old")
+    seedlike = docker("create", "--label", f"{other}=1", "cip-e2e-seedlike:old").strip()
+    try:
+        d.start()
+        ids = docker("ps", "-aq", "--no-trunc").split()
+        assert orphan not in ids            # ours, of no session
+        assert seedlike not in ids          # the seed's, by image prefix
+        assert stranger in ids              # not ours: left alone
+        assert "removed container" in d.logtext()
+    finally:
+        docker("rm", "-f", stranger, seedlike, check=False)
+        docker("rmi", "cip-e2e-seedlike:old", check=False)
+
+
+def test_startup_adopts_the_container_of_a_live_session(make_daemon):
+    d = make_daemon(CI_CLOSE_SESSIONS_ON_SHUTDOWN="false")
+    sid = d.exec("open('a.txt','w').write('adopted')")["session_id"]
+    (cid,) = d.containers(sid)
+    d.stop()
+    d.start()
+    assert "1 container(s) adopted" in d.logtext()
+    assert d.containers(sid) == [cid]
+    assert d.exec("print(open('a.txt').read())", session=sid)["stdout"] == "adopted\n"
