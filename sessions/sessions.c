@@ -765,7 +765,7 @@ out:
  * names no stored file.
  */
 static int
-put_inputs(struct sessions *sm, struct session *s, const struct exec_req *req,
+put_inputs(struct sessions *sm, struct session *s, const char *user, const struct exec_req *req,
     char *why, size_t whylen, char *detail, size_t detlen)
 {
 	struct proto_msg *put = NULL, *rep = NULL;
@@ -780,7 +780,9 @@ put_inputs(struct sessions *sm, struct session *s, const struct exec_req *req,
 		ref = &req->files[i];
 		if (input_at(req, ref->name) != ref)
 			continue;	/* a later ref of the same name wins */
-		if (db_file_get(sm->db, ref->bucket, ref->id, &row) < 0) {
+		/* A user's file is only that user's; agent and skill files are shared. */
+		if (db_file_get(sm->db, ref->bucket, ref->id, &row) < 0 ||
+		    ((!ref->kind || strcmp(ref->kind, "user") == 0) && strcmp(row.owner, user) != 0)) {
 			snprintf(why, whylen, "files[%zu] (%s) does not exist or has expired", i,
 			    ref->name);
 			r = SESS_EINPUT;
@@ -843,7 +845,7 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 	/* What was there before, unless the last run already told us. */
 	if (r == 0 && !s->ws)
 		r = list_workspace(c, s, &s->ws, detail, sizeof(detail));
-	if (r == 0 && (r = put_inputs(sm, s, req, why, whylen, detail, sizeof(detail))) < -2) {
+	if (r == 0 && (r = put_inputs(sm, s, user, req, why, whylen, detail, sizeof(detail))) < -2) {
 		rc = r;		/* a bad ref, not a sandbox failure */
 		goto out;
 	}
@@ -946,6 +948,7 @@ ttl_ms(const struct cfg *c)
 
 struct list_ctx {
 	struct sessions *sm;
+	const char *user;	/* NULL: everyone's */
 	session_info_cb cb;
 	void *ctx;
 };
@@ -955,16 +958,21 @@ list_one(const struct db_session *row, long files, long long bytes, void *ctxv)
 {
 	struct list_ctx *l = ctxv;
 	const struct cfg *c = l->sm->cfg;
+
+	if (l->user && strcmp(l->user, row->user_id) != 0)
+		return 0;
+	{
 	struct session_info info = { row, (c->session_ttl_idle ? row->last_used_at :
 	    row->created_at) + ttl_ms(c), files, bytes, row->container_id[0] != '\0' };
 
 	return l->cb(&info, l->ctx);
+	}
 }
 
 int
-sessions_list(struct sessions *sm, session_info_cb cb, void *ctx)
+sessions_list(struct sessions *sm, const char *user, session_info_cb cb, void *ctx)
 {
-	struct list_ctx l = { sm, cb, ctx };
+	struct list_ctx l = { sm, user, cb, ctx };
 
 	return db_session_list(sm->db, list_one, &l);
 }
@@ -1018,12 +1026,13 @@ delete_file_row(const struct db_file *f, void *ctx)
 }
 
 int
-sessions_delete(struct sessions *sm, const char *id)
+sessions_delete(struct sessions *sm, const char *id, const char *user)
 {
 	struct db_session row;
 	struct session *s;
 
-	if (!id_valid(id) || db_session_get(sm->db, id, &row) < 0 || strcmp(row.state, "active") != 0)
+	if (!id_valid(id) || db_session_get(sm->db, id, &row) < 0 ||
+	    strcmp(row.state, "active") != 0 || (user && strcmp(user, row.user_id) != 0))
 		return -ENOENT;
 	if ((s = cached(sm, id))) {
 		pthread_mutex_lock(&s->lock);

@@ -74,13 +74,14 @@ struct session_info {
 	int live;		/* holds a container now */
 };
 typedef int (*session_info_cb)(const struct session_info *info, void *ctx);
-/* Every active session; cb returning non-zero stops. */
-int sessions_list(struct sessions *sm, session_info_cb cb, void *ctx);
+/* Every active session of user (everyone's if NULL); cb returning non-zero stops. */
+int sessions_list(struct sessions *sm, const char *user, session_info_cb cb, void *ctx);
 /*
  * End a session now: its container, its files and its row go.  Waits for an
- * exec in progress.  -ENOENT if there is no such active session.
+ * exec in progress.  -ENOENT if there is no such active session of user
+ * (of anyone's if user is NULL).
  */
-int sessions_delete(struct sessions *sm, const char *id);
+int sessions_delete(struct sessions *sm, const char *id, const char *user);
 /*
  * One sweep: end the sessions whose TTL ran out (a session mid-run waits for
  * the next sweep) and delete the files past retention.  Never blocks an exec.

@@ -30,7 +30,7 @@ struct cfg_var {
 
 static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_choices[] = { "text", "json", NULL };
-static const char *const auth_choices[] = { "api-key", "none", NULL };
+static const char *const auth_choices[] = { "api-key", "none", "jwt", NULL };
 static const char *const ttl_mode_choices[] = { "created", "idle", NULL };
 static const char *const bool_choices[] = { "false", "true", NULL };
 
@@ -38,9 +38,11 @@ static const char *const bool_choices[] = { "false", "true", NULL };
 
 static const struct cfg_var cfg_vars[] = {
 	{ "CI_AUTH", T_FLAGS, OFF(auth), "api-key", 0, 0, auth_choices, 0,
-	  "how clients authenticate, a comma list: api-key (X-API-Key), none" },
+	  "how clients authenticate, a comma list: api-key (X-API-Key), jwt (Bearer), none" },
 	{ "CI_API_KEY", T_STR, OFF(api_key), "dev-ci-key", 0, 0, NULL, 1,
 	  "key clients send in X-API-Key" },
+	{ "CI_JWT_PUBLIC_KEY", T_STR, OFF(jwt_public_key), "", 0, 0, NULL, 0,
+	  "with CI_AUTH=jwt: LibreChat's Ed25519 or RSA public key, PEM text or a PEM file" },
 	{ "CI_HOST", T_STR, OFF(host), "0.0.0.0", 0, 0, NULL, 1,
 	  "address to listen on" },
 	{ "CI_PORT", T_INT, OFF(port), "8000", 1, 65535, NULL, 0,
@@ -240,6 +242,11 @@ cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errle
 		if (!(c->db_path = malloc(n)))
 			goto fail;
 		snprintf(c->db_path, n, "%s/proxy.db", c->storage_path);
+	}
+	if ((c->auth & CFG_AUTH_JWT) && !c->jwt_public_key[0]) {
+		snprintf(err, errlen, "CI_AUTH includes jwt but CI_JWT_PUBLIC_KEY is empty: set it "
+		    "to LibreChat's public key (PEM text or file)");
+		goto fail;
 	}
 	if (!host_is_numeric(c->host)) {
 		snprintf(err, errlen, "CI_HOST=\"%s\" is not valid: want a numeric IPv4 or "

@@ -13,10 +13,12 @@
 /* Accepted ways to authenticate (CI_AUTH), a bit set. */
 #define CFG_AUTH_API_KEY 1
 #define CFG_AUTH_NONE 2
+#define CFG_AUTH_JWT 4
 
 struct cfg {
 	int auth;			/* CFG_AUTH_* bits */
 	char *api_key;
+	char *jwt_public_key;		/* PEM text or a PEM file; "" = none */
 	char *host;
 	int port;
 	char *storage_path;

@@ -31,6 +31,7 @@ exec_req_free(struct exec_req *r)
 		free(r->files[i].id);
 		free(r->files[i].bucket);
 		free(r->files[i].name);
+		free(r->files[i].kind);
 	}
 	free(r->files);
 	free(r);
@@ -126,6 +127,7 @@ parse_files(struct exec_req *r, struct json_object *v, char *err, size_t errlen)
 		if (!json_object_is_type(e, json_type_object) ||
 		    opt_string(e, "id", &f->id) < 0 || opt_string(e, "name", &f->name) < 0 ||
 		    opt_string(e, "storage_session_id", &f->bucket) < 0 ||
+		    opt_string(e, "kind", &f->kind) < 0 ||
 		    (!f->bucket && opt_string(e, "session_id", &f->bucket) < 0) ||
 		    !f->id || !f->name || !f->bucket) {
 			snprintf(err, errlen, "files[%zu] must have string id, name and "

@@ -14,6 +14,7 @@ struct exec_file_ref {
 	char *id;	/* storage file id */
 	char *bucket;	/* storage_session_id, or legacy session_id */
 	char *name;	/* path relative to /mnt/data */
+	char *kind;	/* "user", "agent", "skill", or NULL (legacy: the user's) */
 };
 
 struct exec_req {

@@ -15,7 +15,9 @@
 #include "auth.h"
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "http.h"
+#include "jwt.h"
 #include "log.h"
 
 #define MAX_PARAMS 4
@@ -25,6 +27,7 @@
 struct http_server {
 	struct MHD_Daemon *d;
 	const struct cfg *cfg;
+	const struct jwt_key *jwt;
 	const struct http_route *routes;
 	size_t nroutes;
 	void *app;
@@ -46,6 +49,7 @@ struct http_req {
 	int too_big;
 	int replied;
 	int unauthorized;	/* answered 401 once the body is drained */
+	char jwt_user[256];	/* sub of a verified token, or "" */
 	struct MHD_PostProcessor *pp;	/* HTTP_BODY_FORM */
 	struct http_part *parts;
 	size_t nparts, form_bytes;
@@ -114,6 +118,36 @@ const char *
 http_req_method(const struct http_req *req)
 {
 	return req->method;
+}
+
+const char *
+http_req_jwt_user(const struct http_req *req)
+{
+	return req->jwt_user[0] ? req->jwt_user : NULL;
+}
+
+/*
+ * The auth gate.  A credential that is presented must be good: a bad
+ * Bearer token or a wrong key is refused even where CI_AUTH has none.
+ */
+static int
+authorized(struct http_req *req)
+{
+	const struct cfg *cfg = req->srv->cfg;
+	const char *authz = http_req_header(req, "Authorization");
+	const char *key = http_req_header(req, "X-API-Key");
+	char why[128];
+
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0 && req->srv->jwt) {
+		if (jwt_verify(req->srv->jwt, authz + 7, clock_wall_ms() / 1000, req->jwt_user,
+		    sizeof(req->jwt_user), why, sizeof(why)) == 0)
+			return 1;
+		log_info("auth: bearer token refused: %s", why);
+		return 0;
+	}
+	if (key && (cfg->auth & CFG_AUTH_API_KEY))
+		return auth_check_api_key(cfg, key) == 0;
+	return (cfg->auth & CFG_AUTH_NONE) != 0;
 }
 
 const char *
@@ -353,8 +387,7 @@ first_call(struct http_req *req, const char *url)
 	 * mid-upload closes the connection under a client still writing, and it
 	 * would see a broken pipe instead of the 401.
 	 */
-	if (req->route->auth == HTTP_AUTH && !(cfg->auth & CFG_AUTH_NONE) &&
-	    auth_check_api_key(cfg, http_req_header(req, "X-API-Key")) < 0)
+	if (req->route->auth == HTTP_AUTH && !authorized(req))
 		req->unauthorized = 1;
 	cl = http_req_header(req, "Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg->max_request_bytes) {
@@ -410,7 +443,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if (req->replied)
 		return MHD_YES;
 	if (req->unauthorized) {
-		http_reply_error(req, 401, "Unauthorized", "missing or invalid X-API-Key");
+		http_reply_error(req, 401, "Unauthorized", "missing or invalid credentials "
+		    "(X-API-Key or Bearer token)");
 		return MHD_YES;
 	}
 	if (req->too_big) {
@@ -495,8 +529,8 @@ resolve_listen(struct http_server *srv, char *err, size_t errlen)
 }
 
 struct http_server *
-http_start(const struct cfg *cfg, const struct http_route *routes, size_t nroutes, void *app,
-    char *err, size_t errlen)
+http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_route *routes,
+    size_t nroutes, void *app, char *err, size_t errlen)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -508,6 +542,7 @@ http_start(const struct cfg *cfg, const struct http_route *routes, size_t nroute
 	}
 	pthread_mutex_init(&srv->mu, NULL);
 	srv->cfg = cfg;
+	srv->jwt = jwt;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
 	srv->app = app;

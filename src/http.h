@@ -11,6 +11,7 @@
 
 struct json_object;
 struct cfg;
+struct jwt_key;
 struct http_req;
 struct http_server;
 
@@ -40,9 +41,12 @@ struct http_part {
 	int too_big;
 };
 
-/* Start serving; the route table and app must outlive the server. */
-struct http_server *http_start(const struct cfg *cfg, const struct http_route *routes,
-    size_t nroutes, void *app, char *err, size_t errlen);
+/*
+ * Start serving; the route table, app and jwt key (NULL without CI_AUTH=jwt)
+ * must outlive the server.
+ */
+struct http_server *http_start(const struct cfg *cfg, const struct jwt_key *jwt,
+    const struct http_route *routes, size_t nroutes, void *app, char *err, size_t errlen);
 /* Stop accepting new connections (in-flight requests go on). */
 void http_quiesce(struct http_server *srv);
 /* Wait up to timeout_ms for the requests being handled to be answered. */
@@ -51,6 +55,8 @@ void http_drain(struct http_server *srv, long timeout_ms);
 void http_stop(struct http_server *srv);
 
 const char *http_req_method(const struct http_req *req);
+/* The user a verified JWT names (its sub), or NULL. */
+const char *http_req_jwt_user(const struct http_req *req);
 /* The i-th {} segment of the matched pattern, or NULL. */
 const char *http_req_param(const struct http_req *req, size_t i);
 const char *http_req_header(const struct http_req *req, const char *name);

@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "docker.h"
 #include "http.h"
+#include "jwt.h"
 #include "log.h"
 #include "routes.h"
 #include "../sessions/sessions.h"
@@ -103,7 +104,8 @@ prepare_storage(const struct cfg *cfg)
 }
 
 static int
-serve(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs)
+serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struct db *db,
+    struct blobs *blobs)
 {
 	struct app app = { cfg, NULL, db, blobs };
 	struct http_server *srv;
@@ -118,7 +120,7 @@ serve(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blo
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (!(srv = http_start(cfg, routes, nroutes, &app, err, sizeof(err)))) {
+	if (!(srv = http_start(cfg, jwt, routes, nroutes, &app, err, sizeof(err)))) {
 		log_error("%s", err);
 		sessions_free(app.sessions);
 		return -1;
@@ -154,6 +156,7 @@ main(int argc, char **argv)
 	struct docker *dk = NULL;
 	struct db *db = NULL;
 	struct blobs *blobs = NULL;
+	struct jwt_key *jwt = NULL;
 	char err[512];
 	int rc = 1;
 
@@ -178,6 +181,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(cfg->log_level, cfg->log_format);
+	if ((cfg->auth & CFG_AUTH_JWT) &&
+	    jwt_key_load(cfg->jwt_public_key, &jwt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "code-interpreter-proxy: %s\n", err);
+		cfg_free(cfg);
+		return 2;
+	}
+	if (jwt)
+		log_info("auth: Bearer tokens verified with an %s key", jwt_key_alg(jwt));
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("libcurl failed to initialise");
@@ -196,9 +207,10 @@ main(int argc, char **argv)
 	if (!(dk = docker_new(cfg->docker_host, (long)cfg->docker_timeout_s * 1000)) ||
 	    wait_for_engine(dk, cfg) < 0)
 		goto out;
-	rc = serve(cfg, dk, db, blobs) < 0 ? 1 : 0;
+	rc = serve(cfg, jwt, dk, db, blobs) < 0 ? 1 : 0;
 out:
 	blobs_close(blobs);
+	jwt_key_free(jwt);
 	docker_free(dk);
 	db_close(db);
 	cfg_free(cfg);

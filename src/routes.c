@@ -15,12 +15,15 @@
 
 #define LOCAL_USER "local"
 
-/* The user a request acts for: User-Id header, then body user_id, then local. */
+/* The user a request acts for: JWT sub, User-Id header, body user_id, then local. */
 const char *
 request_user(const struct http_req *req, const char *body_user)
 {
 	const char *h = http_req_header(req, "User-Id");
 
+	/* A verified token's sub wins over anything the client asserts. */
+	if (http_req_jwt_user(req))
+		return http_req_jwt_user(req);
 	if (h && *h && strlen(h) < 200)
 		return h;
 	if (body_user && *body_user && strlen(body_user) < 200)
@@ -41,6 +44,20 @@ iso_time(long long ms)
 	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, sizeof(buf) - n, ".%03lldZ", ms % 1000);
 	return json_object_new_string(buf);
+}
+
+const char *
+request_identity(const struct http_req *req)
+{
+	const char *h = http_req_header(req, "User-Id"), *kind = http_req_query(req, "kind");
+
+	if (http_req_jwt_user(req))
+		return http_req_jwt_user(req);
+	if (h && *h)
+		return h;
+	if (kind && strcmp(kind, "user") == 0 && http_req_query(req, "id"))
+		return http_req_query(req, "id");
+	return NULL;
 }
 
 /* A JSON string from program output, whatever bytes it holds. */
@@ -208,7 +225,7 @@ handle_list_sessions(struct http_req *req, void *appv)
 	struct app *app = appv;
 	struct json_object *arr = json_object_new_array(), *o;
 
-	if (sessions_list(app->sessions, add_session, arr) < 0) {
+	if (sessions_list(app->sessions, request_identity(req), add_session, arr) < 0) {
 		json_object_put(arr);
 		http_reply_error(req, 500, "Internal error", "the session store did not answer");
 		return;
@@ -226,7 +243,7 @@ handle_delete_session(struct http_req *req, void *appv)
 	const char *id = http_req_param(req, 0);
 	struct json_object *o;
 
-	if (sessions_delete(app->sessions, id) < 0) {
+	if (sessions_delete(app->sessions, id, request_identity(req)) < 0) {
 		http_reply_error(req, 404, "Session not found", NULL);
 		return;
 	}

@@ -26,6 +26,12 @@ extern const size_t nroutes;
 struct json_object *iso_time(long long ms);
 /* The user a request acts for: User-Id header, then body_user, then "local". */
 const char *request_user(const struct http_req *req, const char *body_user);
+/*
+ * Whose data a request may see: a verified JWT's sub, the User-Id header, or
+ * LibreChat's ?kind=user&id=; NULL when the request names nobody (the
+ * operator with the key sees everything).
+ */
+const char *request_identity(const struct http_req *req);
 
 /* routes_files.c: upload, download, listings */
 void handle_upload(struct http_req *req, void *app);

@@ -48,6 +48,15 @@ add_disposition(struct http_req *req, const char *name)
 	http_add_header(req, "Content-Disposition", value);
 }
 
+/* 1 if the request may see f: it names no one, or the file's owner. */
+static int
+may_see(const struct http_req *req, const struct db_file *f)
+{
+	const char *who = request_identity(req);
+
+	return !who || strcmp(who, f->owner) == 0;
+}
+
 static void
 file_not_found(struct http_req *req)
 {
@@ -66,7 +75,7 @@ handle_download(struct http_req *req, void *appv)
 	int fd;
 
 	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0 ||
-	    blobs_open_read(app->blobs, bucket, id, &fd, &sz) < 0) {
+	    !may_see(req, &f) || blobs_open_read(app->blobs, bucket, id, &fd, &sz) < 0) {
 		file_not_found(req);
 		return;
 	}
@@ -130,6 +139,7 @@ file_entry(const struct db_file *f, enum detail d)
 struct listing {
 	struct json_object *arr;
 	enum detail detail;
+	const struct http_req *req;
 };
 
 static int
@@ -138,6 +148,8 @@ add_listed(const struct db_file *f, void *ctx)
 	struct listing *l = ctx;
 	char key[128];
 
+	if (!may_see(l->req, f))
+		return 0;
 	if (l->detail == DETAIL_SIMPLE) {
 		object_key(f, key, sizeof(key));
 		json_object_array_add(l->arr, json_object_new_string(key));
@@ -154,7 +166,7 @@ handle_list_files(struct http_req *req, void *appv)
 	static const char *const names[] = { "simple", "summary", "full", "normalized" };
 	struct app *app = appv;
 	const char *bucket = http_req_param(req, 0), *d = http_req_query(req, "detail");
-	struct listing l = { json_object_new_array(), DETAIL_SIMPLE };
+	struct listing l = { json_object_new_array(), DETAIL_SIMPLE, req };
 	size_t i;
 
 	for (i = 0; d && i < sizeof(names) / sizeof(names[0]); i++)
@@ -178,7 +190,8 @@ handle_object(struct http_req *req, void *appv)
 	struct db_file f;
 	char key[128];
 
-	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0) {
+	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0 ||
+	    !may_see(req, &f)) {
 		http_reply_error(req, 404, "File not found", NULL);
 		return;
 	}
@@ -203,8 +216,10 @@ handle_delete_file(struct http_req *req, void *appv)
 	struct json_object *o;
 	int rc;
 
-	if (!id_valid(bucket) || !id_valid(id) ||
-	    (rc = files_delete(app->db, app->blobs, bucket, id)) == -ENOENT) {
+	struct db_file f;
+
+	if (!id_valid(bucket) || !id_valid(id) || db_file_get(app->db, bucket, id, &f) < 0 ||
+	    !may_see(req, &f) || (rc = files_delete(app->db, app->blobs, bucket, id)) == -ENOENT) {
 		http_reply_error(req, 404, "File not found", NULL);
 		return;
 	}
@@ -374,7 +389,7 @@ handle_download_by_id(struct http_req *req, void *appv)
 	off_t size;
 	int fd;
 
-	if (!id_valid(id) || db_file_by_id(app->db, id, &f) < 0 ||
+	if (!id_valid(id) || db_file_by_id(app->db, id, &f) < 0 || !may_see(req, &f) ||
 	    blobs_open_read(app->blobs, f.bucket, f.id, &fd, &size) < 0) {
 		file_not_found(req);
 		return;
@@ -389,7 +404,7 @@ handle_list_session_files(struct http_req *req, void *appv)
 {
 	struct app *app = appv;
 	const char *bucket = http_req_query(req, "session_id");
-	struct listing l = { json_object_new_array(), DETAIL_NORMALIZED };
+	struct listing l = { json_object_new_array(), DETAIL_NORMALIZED, req };
 	struct json_object *o;
 
 	if (!bucket) {
@@ -417,7 +432,7 @@ handle_delete_by_id(struct http_req *req, void *appv)
 	struct json_object *o;
 	struct db_file f;
 
-	if (!id_valid(id) || db_file_by_id(app->db, id, &f) < 0 ||
+	if (!id_valid(id) || db_file_by_id(app->db, id, &f) < 0 || !may_see(req, &f) ||
 	    files_delete(app->db, app->blobs, f.bucket, f.id) < 0) {
 		file_not_found(req);
 		return;

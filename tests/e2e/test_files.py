@@ -18,7 +18,7 @@ def test_new_files_are_captured_and_downloadable(daemon):
     r = daemon.exec("import os\nos.makedirs('out/deep', exist_ok=True)\n"
                     "open('out/deep/r.csv','w').write('a,b\\n1,2\\n')\n"
                     "open('data.bin','wb').write(bytes(range(256)) * 40)\n"
-                    "print('done')")
+                    "print('done')", user_id="665f1c2e9b1e8a0012345678")
     sid = r["session_id"]
     files = by_name(r)
     assert set(files) == {"out/deep/r.csv", "data.bin"}
@@ -35,7 +35,8 @@ def test_new_files_are_captured_and_downloadable(daemon):
 
 
 def test_plot_is_a_png(daemon):
-    r = daemon.exec("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.savefig('plot.png')")
+    r = daemon.exec("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.savefig('plot.png')",
+                    user_id="u")
     (f,) = r["files"]
     got = download(daemon, r["session_id"], f["id"], "?kind=user&id=u")
     assert got.status == 200 and got.headers["Content-Type"] == "image/png"
@@ -138,7 +139,7 @@ def test_listings_have_the_contracts_shapes(daemon):
 
 
 def test_freshness_check_and_delete(daemon):
-    r = daemon.exec("open('out.txt','w').write('hello')")
+    r = daemon.exec("open('out.txt','w').write('hello')", user_id="665f")
     sid, fid = r["session_id"], r["files"][0]["id"]
     obj = daemon.request("GET", f"/v1/sessions/{sid}/objects/{fid}?kind=user&id=665f")
     assert obj.status == 200

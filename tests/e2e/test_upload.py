@@ -19,7 +19,10 @@ def multipart(fields=(), files=()):
     return b"".join(out), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-def upload(daemon, path="/upload", fields=(), files=(), user="665f1c2e9b1e8a0012345678", **kw):
+USER = "665f1c2e9b1e8a0012345678"
+
+
+def upload(daemon, path="/upload", fields=(), files=(), user=USER, **kw):
     body, headers = multipart(fields, files)
     headers["User-Id"] = user
     return daemon.request("POST", path, body, headers=headers, **kw)
@@ -51,7 +54,8 @@ def test_uploaded_csv_is_read_modified_and_reported(daemon):
     assert up["files"][0]["filename"] == "data/sales.csv"      # nested path kept
     r = daemon.exec("import pandas as pd\ndf = pd.read_csv('data/sales.csv')\n"
                     "df['n'] = df['n'] * 2\ndf.to_csv('data/sales.csv', index=False)\n"
-                    "print(df['n'].sum())", files=[ref(bucket, fid, "data/sales.csv")])
+                    "print(df['n'].sum())", files=[ref(bucket, fid, "data/sales.csv")],
+                    user_id=USER)
     assert r["stdout"] == "60\n"
     (out,) = r["files"]
     assert out["name"] == "data/sales.csv" and out["id"] != fid
@@ -60,7 +64,7 @@ def test_uploaded_csv_is_read_modified_and_reported(daemon):
     assert got.raw == b"q,n\n1,20\n2,40\n"
     # The upload itself is unchanged and still served.
     assert daemon.request("GET", f"/download/{bucket}/{fid}").raw == b"q,n\n1,10\n2,20\n"
-    fresh = daemon.request("GET", f"/sessions/{bucket}/objects/{fid}?kind=user&id=665f")
+    fresh = daemon.request("GET", f"/sessions/{bucket}/objects/{fid}?kind=user&id={USER}")
     assert fresh.status == 200 and fresh.json()["originalFilename"] == "data/sales.csv"
 
 
@@ -81,7 +85,8 @@ def test_batch_with_partial_failure_and_read_only(daemon):
     # A read-only input changed by the code is not reported as an output.
     r = daemon.exec("open('SKILL.md','a').write('changed')\nprint(open('scripts/build.py').read())",
                     files=[ref(bucket, ok["SKILL.md"]["fileId"], "SKILL.md"),
-                           ref(bucket, ok["scripts/build.py"]["fileId"], "scripts/build.py")])
+                           ref(bucket, ok["scripts/build.py"]["fileId"], "scripts/build.py")],
+                    user_id=USER)
     assert r["stdout"] == "print('b')\n"
     assert all(not (f["name"] == "SKILL.md" and not f.get("inherited")) for f in r["files"])
 
