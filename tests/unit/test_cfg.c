@@ -93,8 +93,19 @@ START_TEST(bad_values_are_refused_by_name)
 	assert_refused("CI_HOST", "localhost", "numeric");
 	assert_refused("CI_AUTH", "", "comma list");
 	assert_refused("CI_AUTH", "api-key,", "comma list");
-	assert_refused("CI_AUTH", "jwt", "comma list");
+	assert_refused("CI_AUTH", "oauth", "comma list");
 	assert_refused("CI_MAX_RUN_TIMEOUT_SECONDS", "1e9", "not valid");
+}
+END_TEST
+
+START_TEST(jwt_needs_a_key)
+{
+	static const char *const kv[] = { "CI_AUTH", "jwt", NULL };
+	struct cfg *c;
+	char err[512] = "";
+
+	ck_assert_int_eq(load(kv, &c, err), -1);
+	ck_assert_msg(strstr(err, "CI_JWT_PUBLIC_KEY is empty"), "%s", err);
 }
 END_TEST
 
@@ -107,6 +118,7 @@ suite_cfg(void)
 	tcase_add_test(tc, defaults_are_the_seeds);
 	tcase_add_test(tc, values_are_read);
 	tcase_add_test(tc, bad_values_are_refused_by_name);
+	tcase_add_test(tc, jwt_needs_a_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
