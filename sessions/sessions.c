@@ -1048,24 +1048,45 @@ sessions_delete(struct sessions *sm, const char *id, const char *user)
 	return 0;
 }
 
+struct sweep_count {
+	struct sessions *sm;
+	int expired, busy;
+	long files;
+};
+
 static int
 expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
 {
-	struct sessions *sm = ctx;
+	struct sweep_count *n = ctx;
+	struct sessions *sm = n->sm;
 	struct session *s = cached(sm, row->id);
 
 	if (!s) {
 		remove_uncached(sm, row);
 		db_session_set_state(sm->db, row->id, "expired");
 		log_info("session %s expired", row->id);
+		n->expired++;
 		return 0;
 	}
 	/* Mid-run: never cut short; the next sweep takes it. */
 	if (pthread_mutex_trylock(&s->lock) == 0) {
 		retire(sm, s, "expired", "its TTL ran out");
 		pthread_mutex_unlock(&s->lock);
+		n->expired++;
+	} else {
+		n->busy++;
 	}
 	session_release(sm, s);
+	return 0;
+}
+
+static int
+expire_file(const struct db_file *f, void *ctx)
+{
+	struct sweep_count *n = ctx;
+
+	if (files_delete(n->sm->db, n->sm->blobs, f->bucket, f->id) == 0)
+		n->files++;
 	return 0;
 }
 
@@ -1073,11 +1094,15 @@ void
 sessions_sweep(struct sessions *sm)
 {
 	const struct cfg *c = sm->cfg;
+	struct sweep_count n = { sm, 0, 0, 0 };
 	long long now = clock_wall_ms();
 
-	db_session_expired(sm->db, now, ttl_ms(c), c->session_ttl_idle, expire_one, sm);
+	db_session_expired(sm->db, now, ttl_ms(c), c->session_ttl_idle, expire_one, &n);
 	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
-	    delete_file_row, sm);
+	    expire_file, &n);
+	if (n.expired || n.busy || n.files)
+		log_info("sweep: %d session(s) expired, %d mid-run left for the next sweep, "
+		    "%ld file(s) past retention deleted", n.expired, n.busy, n.files);
 }
 
 int
