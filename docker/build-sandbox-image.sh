@@ -34,7 +34,8 @@ if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 "$SCRIPT_DIR/bootstrap-base.sh"
 
 PYDIR=$SCRIPT_DIR/sandbox/python
-hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER"; (cd "$PYDIR" && sha256sum -- *); } | sha256sum)
+hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER";
+	(cd "$SCRIPT_DIR/sandbox" && sha256sum -- python/* ts/* r/*); } | sha256sum)
 hash=${hash%% *}
 
 current=$("$DOCKER" image inspect --format '{{ index .Config.Labels "cip.build-hash" }}' "$TAG" 2>/dev/null || true)
@@ -49,6 +50,8 @@ trap 'rm -rf "$ctx"' EXIT
 cp "$DOCKERFILE" "$ctx/Dockerfile"
 install -m 0755 "$RUNNER" "$ctx/runner"
 cp -R "$PYDIR" "$ctx/python"
+cp -R "$SCRIPT_DIR/sandbox/ts" "$ctx/ts"
+cp -R "$SCRIPT_DIR/sandbox/r" "$ctx/r"
 
 mkdir -p "$(dirname "$BUILD_LOG")"
 if ! "$DOCKER" build --network "$NETWORK" --label "cip.build-hash=$hash" \

@@ -380,18 +380,22 @@ static const char *const run_env[] = {
 	"PYTHONPATH=/opt/cip/python",
 	/* Output written before a timeout kill still reaches the user. */
 	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+	/* Go builds offline, its caches in /tmp, not in the user's /mnt/data. */
+	"GOCACHE=/tmp/.cache/go-build", "GOPATH=/tmp/go", "GOFLAGS=-buildvcs=false",
+	"GO111MODULE=auto", "GOTELEMETRY=off", "CGO_ENABLED=0",
 	NULL,
 };
 
 static struct proto_msg *
-build_run(const struct cfg *c, const struct exec_req *req)
+build_run(const struct cfg *c, const struct exec_req *req, const char *file)
 {
 	struct proto_msg *m = proto_msg_new(PROTO_RUN);
 	size_t i;
 	int bad = !m;
 
 	for (i = 0; !bad && req->lang->run[i]; i++)
-		bad |= proto_add_str(m, "argv", req->lang->run[i]);
+		bad |= proto_add_str(m, "argv", strcmp(req->lang->run[i], "{file}") == 0 ?
+		    file : req->lang->run[i]);
 	for (i = 0; !bad && i < req->nargs; i++)
 		bad |= proto_add_str(m, "argv", req->args[i]);
 	for (i = 0; !bad && run_env[i]; i++)
@@ -408,11 +412,11 @@ build_run(const struct cfg *c, const struct exec_req *req)
 }
 
 static struct proto_msg *
-build_put(const struct exec_req *req)
+build_put(const struct exec_req *req, const char *file)
 {
 	struct proto_msg *m = proto_msg_new(PROTO_PUT);
 
-	if (m && (proto_add_str(m, "path", req->lang->file) < 0 ||
+	if (m && (proto_add_str(m, "path", file) < 0 ||
 	    proto_add(m, "data", req->code, req->code_len) < 0)) {
 		proto_msg_free(m);
 		return NULL;
@@ -622,7 +626,8 @@ echo_inherited(const struct exec_req *req, const struct workspace *after,
  */
 static void
 capture_outputs(struct sessions *sm, struct session *s, const char *user,
-    const struct exec_req *req, const struct workspace *after, struct exec_result *res)
+    const struct exec_req *req, const char *file, const struct workspace *after,
+    struct exec_result *res)
 {
 	const struct cfg *c = sm->cfg;
 	const struct ws_entry *e;
@@ -633,7 +638,7 @@ capture_outputs(struct sessions *sm, struct session *s, const char *user,
 		return;
 	for (i = 0; i < after->n; i++) {
 		e = &after->e[i];
-		if (!workspace_changed(s->ws, e) || strcmp(e->path, req->lang->file) == 0 ||
+		if (!workspace_changed(s->ws, e) || strcmp(e->path, file) == 0 ||
 		    is_read_only_input(sm, req, e->path))
 			continue;
 		if (e->size > c->max_file_bytes) {
@@ -828,7 +833,9 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
     const struct exec_req *req, struct exec_result *res, int *lost, char *why, size_t whylen)
 {
 	const struct cfg *c = sm->cfg;
-	struct proto_msg *put = build_put(req), *run = build_run(c, req), *rep = NULL;
+	char namebuf[300];
+	const char *file = lang_file(req->lang, req->code, namebuf, sizeof(namebuf));
+	struct proto_msg *put = build_put(req, file), *run = build_run(c, req, file), *rep = NULL;
 	struct workspace *after = NULL;
 	char detail[600];
 	int r, rc = SESS_OK;
@@ -869,7 +876,7 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 			forget_channel(s);
 		goto out;
 	}
-	capture_outputs(sm, s, user, req, after, res);
+	capture_outputs(sm, s, user, req, file, after, res);
 	workspace_free(s->ws);
 	s->ws = after;
 	goto out;

@@ -409,7 +409,7 @@ check('bash call: nothing new generated (no summary, only inherited echoes)',
     (r2.msg.artifact?.files ?? []).every((f) => f.inherited === true),
   { text: text2, artifact: r2.msg.artifact });
 
-// ----------------------------------------------------- e. js, unsupported
+// ------------------------------------------- e. js, ts, rs, and an error
 let r3;
 try {
   r3 = await runTool(Constants.EXECUTE_CODE, {
@@ -426,36 +426,43 @@ try {
   check('js call', false, String(e?.stack ?? e));
 }
 
-// A language the client offers the model but the daemon does not run.
-const UNSUPPORTED = 'rs';
-const expected400 = `CodeAPI request failed: POST ${BASE}/exec returned 400, body: `;
-try {
-  const r4 = await runTool(Constants.EXECUTE_CODE, { lang: UNSUPPORTED, code: 'fn main() {}' });
-  const text4 = contentOf(r4.msg);
-  check(`unsupported lang (${UNSUPPORTED}) via ToolNode: error ToolMessage with the daemon's 400 text`,
-    r4.msg.status === 'error' &&
-      text4.startsWith(`Error: Execution error:\n\n${expected400}`) &&
-      text4.includes(`Unsupported language: ${UNSUPPORTED}`),
-    text4);
-} catch (e) {
-  check(`unsupported lang (${UNSUPPORTED}) via ToolNode`, false, String(e?.stack ?? e));
+// TypeScript and Rust, which the client offers the model: they run too.
+for (const [lang, code, want] of [
+  ['ts', "import * as fs from 'fs';\n" +
+    "const header: string = fs.readFileSync('sales.csv', 'utf8').split('\\n')[0];\n" +
+    'console.log(header.split(",").length);', 'stdout:\n4'],
+  ['rs', 'fn main() { let v: Vec<u32> = (1..=4).collect(); println!("{}", v.iter().sum::<u32>()); }',
+    'stdout:\n10'],
+]) {
+  try {
+    const r = await runTool(Constants.EXECUTE_CODE, { lang, code });
+    const text = contentOf(r.msg);
+    check(`${lang} call: runs, output shown`, r.msg.status !== 'error' && text === want, text);
+  } catch (e) {
+    check(`${lang} call`, false, String(e?.stack ?? e));
+  }
 }
-// Invoked directly with a ToolCall (no ToolNode), the tool throws the text.
+
+// A daemon refusal reaches the model as the client words it: a file ref
+// to nothing stored is a 422 with the daemon's reason.
+const expected422 = `CodeAPI request failed: POST ${BASE}/exec returned 422, body: `;
 try {
   await codeTool.invoke({
     id: 'call_direct', name: Constants.EXECUTE_CODE, type: 'tool_call',
-    args: { lang: UNSUPPORTED, code: 'fn main() {}' },
+    args: { lang: 'py', code: 'print(1)' },
+    _injected_files: [{ id: 'AAAAAAAAAAAAAAAAAAAAA', name: 'gone.csv', kind: 'user',
+      storage_session_id: 'BBBBBBBBBBBBBBBBBBBBB', resource_id: USER_ID }],
   });
-  check(`unsupported lang (${UNSUPPORTED}) direct: the tool throws`, false, 'no exception');
+  check('missing input file: the tool throws', false, 'no exception');
 } catch (e) {
   const m = String(e?.message ?? e);
   let body = null;
   try {
-    body = JSON.parse(m.slice(m.indexOf(expected400) + expected400.length));
+    body = JSON.parse(m.slice(m.indexOf(expected422) + expected422.length));
   } catch { /* checked below */ }
-  check(`unsupported lang (${UNSUPPORTED}) direct: thrown text carries {"error":"Unsupported language: ${UNSUPPORTED}"}`,
-    m.startsWith(`Execution error:\n\n${expected400}`) &&
-      body?.error === `Unsupported language: ${UNSUPPORTED}`, m);
+  check('missing input file: the thrown text carries the daemon\'s 422 reason',
+    m.startsWith(`Execution error:\n\n${expected422}`) &&
+      /does not exist or has expired/.test(body?.error ?? ''), m);
 }
 
 // With a key configured, the authHeaders hook is what carries it: without it
