@@ -76,6 +76,33 @@ START_TEST(aliases)
 }
 END_TEST
 
+START_TEST(thirteen_languages_and_java_files)
+{
+	static const char *const ids[] = { "py", "js", "ts", "c", "cpp", "java", "php", "rs", "go",
+	    "d", "f90", "r", "bash" };
+	static const char *const alias[][2] = { { "typescript", "ts" }, { "C++", "cpp" },
+	    { "rust", "rs" }, { "golang", "go" }, { "fortran", "f90" }, { "R", "r" } };
+	const struct lang *l;
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		ck_assert_ptr_nonnull(l = lang_find(ids[i]));
+		ck_assert_str_eq(l->id, ids[i]);
+	}
+	for (i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
+		ck_assert_str_eq(lang_find(alias[i][0])->id, alias[i][1]);
+	ck_assert_ptr_null(lang_find("cobol"));
+	l = lang_find("java");
+	ck_assert_str_eq(lang_file(l, "import x;\npublic final class Report_1 {", buf, sizeof(buf)),
+	    "Report_1.java");
+	ck_assert_str_eq(lang_file(l, "class Hidden { }", buf, sizeof(buf)), "Main.java");
+	ck_assert_str_eq(lang_file(l, "public static void x(); public  class\tT$ {}", buf,
+	    sizeof(buf)), "T$.java");
+	ck_assert_str_eq(lang_file(lang_find("py"), "public class X", buf, sizeof(buf)), "main.py");
+}
+END_TEST
+
 START_TEST(code_with_nul_keeps_its_length)
 {
 	struct exec_req *r = ok("{\"lang\":\"py\",\"code\":\"a\\u0000b\"}");
@@ -148,6 +175,7 @@ suite_exec_req(void)
 
 	tcase_add_test(tc, minimal_and_full);
 	tcase_add_test(tc, aliases);
+	tcase_add_test(tc, thirteen_languages_and_java_files);
 	tcase_add_test(tc, code_with_nul_keeps_its_length);
 	tcase_add_test(tc, bad_bodies);
 	tcase_add_test(tc, hostile_file_refs);
