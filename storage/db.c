@@ -274,9 +274,9 @@ db_session_by_hint(struct db *db, const char *user, const char *hint, struct db_
 	return rc;
 }
 
-/* UPDATE sessions SET <col> = text WHERE id = ? */
+/* A statement with two text parameters (val may be NULL or ""), no rows back. */
 static int
-update_text(struct db *db, const char *sql, const char *id, const char *val)
+exec_text2(struct db *db, const char *sql, const char *id, const char *val)
 {
 	sqlite3_stmt *st;
 	int rc = -EIO;
@@ -295,14 +295,14 @@ update_text(struct db *db, const char *sql, const char *id, const char *val)
 int
 db_session_set_container(struct db *db, const char *id, const char *container_id)
 {
-	return update_text(db, "UPDATE sessions SET container_id = ? WHERE id = ?", id,
+	return exec_text2(db, "UPDATE sessions SET container_id = ? WHERE id = ?", id,
 	    container_id);
 }
 
 int
 db_session_set_state(struct db *db, const char *id, const char *state)
 {
-	return update_text(db, "UPDATE sessions SET state = ? WHERE id = ?", id, state);
+	return exec_text2(db, "UPDATE sessions SET state = ? WHERE id = ?", id, state);
 }
 
 int
@@ -564,18 +564,7 @@ db_file_older(struct db *db, long long cutoff_ms, db_file_cb cb, void *ctx)
 int
 db_file_delete(struct db *db, const char *bucket, const char *id)
 {
-	sqlite3_stmt *st;
-	int rc = -EIO;
-
-	pthread_mutex_lock(&db->mu);
-	if ((st = prep(db, "DELETE FROM files WHERE bucket = ? AND id = ?"))) {
-		sqlite3_bind_text(st, 1, bucket, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-		rc = step_done(db, st);
-		sqlite3_finalize(st);
-	}
-	pthread_mutex_unlock(&db->mu);
-	return rc;
+	return exec_text2(db, "DELETE FROM files WHERE bucket = ? AND id = ?", id, bucket);
 }
 
 int
