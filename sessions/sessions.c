@@ -43,6 +43,7 @@ struct sessions {
 	struct docker *dk;
 	struct db *db;
 	struct blobs *blobs;
+	struct metrics *mx;
 	pthread_mutex_t mu;		/* guards the table, not the sessions */
 	struct session *table[NBUCKETS];
 	pthread_t sweeper;
@@ -62,7 +63,8 @@ bucket_of(const char *id)
 }
 
 struct sessions *
-sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs)
+sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs,
+    struct metrics *mx)
 {
 	struct sessions *sm = calloc(1, sizeof(*sm));
 
@@ -72,6 +74,7 @@ sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blo
 	sm->dk = dk;
 	sm->db = db;
 	sm->blobs = blobs;
+	sm->mx = mx;
 	pthread_mutex_init(&sm->mu, NULL);
 	pthread_mutex_init(&sm->sweep_mu, NULL);
 	pthread_cond_init(&sm->sweep_cv, NULL);
@@ -223,6 +226,7 @@ resolve_row(struct sessions *sm, const char *user, const struct exec_req *req,
 	strcpy(row->state, "active");
 	if (db_session_insert(sm->db, row) < 0)
 		return -1;
+	metrics_session_created(sm->mx);
 	log_info("session %s created for user %s", row->id, user);
 	return 0;
 }
@@ -317,6 +321,7 @@ static int
 ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 {
 	struct docker_err err = { 0, "" };
+	long long started;
 	int running = 0, rc;
 
 	if (s->ch && !channel_broken(s->ch))
@@ -337,6 +342,7 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 		drop_container(sm, s, rc == DOCKER_ENOTFOUND ? "it is gone" :
 		    running ? err.msg : "it is not running");
 	}
+	started = clock_mono_ms();
 	if ((rc = create_container(sm, s, why, whylen)) != SESS_OK)
 		return rc;
 	rc = channel_open(sm->dk, s->container_id, RUNNER_START_WAIT_MS, &s->ch, &err);
@@ -347,6 +353,7 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 		    "the sandbox did not start");
 		return rc == DOCKER_EUNAVAIL ? SESS_EUNAVAIL : SESS_ESANDBOX;
 	}
+	metrics_container_started(sm->mx, (double)(clock_mono_ms() - started) / 1000);
 	/* A session that had files gets them back: the container is only a cache. */
 	restore_workspace(sm, s);
 	return SESS_OK;
@@ -1051,6 +1058,7 @@ sessions_delete(struct sessions *sm, const char *id, const char *user)
 	}
 	db_file_list(sm->db, id, delete_file_row, sm);
 	db_session_delete(sm->db, id);
+	metrics_sessions_ended(sm->mx, 0, 1);
 	log_info("session %s deleted with its files", id);
 	return 0;
 }
@@ -1107,9 +1115,30 @@ sessions_sweep(struct sessions *sm)
 	db_session_expired(sm->db, now, ttl_ms(c), c->session_ttl_idle, expire_one, &n);
 	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
 	    expire_file, &n);
+	metrics_sessions_ended(sm->mx, n.expired, 0);
+	metrics_sweep_done(sm->mx);
 	if (n.expired || n.busy || n.files)
 		log_info("sweep: %d session(s) expired, %d mid-run left for the next sweep, "
 		    "%ld file(s) past retention deleted", n.expired, n.busy, n.files);
+}
+
+int
+sessions_sample(struct sessions *sm, struct metrics_sample *out)
+{
+	struct db_totals t;
+
+	out->docker_errors = docker_error_count(sm->dk);
+	out->pool_size = -1;
+	if (db_totals(sm->db, &t) < 0) {
+		out->sessions_active = out->containers_live = out->files_stored = -1;
+		out->bytes_stored = -1;
+		return -1;
+	}
+	out->sessions_active = (long)t.sessions_active;
+	out->containers_live = (long)t.containers;
+	out->files_stored = (long)t.files;
+	out->bytes_stored = t.bytes;
+	return 0;
 }
 
 int

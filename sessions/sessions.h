@@ -14,6 +14,7 @@
 #include "docker.h"
 #include "exec_req.h"
 #include "ids.h"
+#include "metrics.h"
 #include "../storage/blobs.h"
 #include "../storage/db.h"
 
@@ -50,9 +51,9 @@ struct exec_result {
 
 struct sessions;
 
-/* cfg, dk, db and blobs are borrowed and must outlive the manager. */
+/* cfg, dk, db, blobs and mx (may be NULL) are borrowed and must outlive the manager. */
 struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db,
-    struct blobs *blobs);
+    struct blobs *blobs, struct metrics *mx);
 /* Close channels; containers are left for the next start to adopt. */
 void sessions_free(struct sessions *sm);
 
@@ -103,6 +104,8 @@ void sessions_stop_sweeper(struct sessions *sm);
  */
 void sessions_close_all(struct sessions *sm);
 
+/* The gauges of /metrics, sampled now; -1 (and -1 fields) if the database failed. */
+int sessions_sample(struct sessions *sm, struct metrics_sample *out);
 /* 0 when the engine answers and the database takes writes; else why. */
 int sessions_health(struct sessions *sm, char *why, size_t whylen);
 

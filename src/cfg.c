@@ -101,6 +101,8 @@ static const struct cfg_var cfg_vars[] = {
 	  "how often the sweeper ends expired sessions and deletes expired files" },
 	{ "CI_FILE_RETENTION_HOURS", T_DOUBLE, OFF(file_retention_h), "24", 0.0001, 87600, NULL, 0,
 	  "stored files are deleted this long after their creation" },
+	{ "CI_METRICS_AUTH", T_ENUM, OFF(metrics_auth), "true", 0, 0, bool_choices, 0,
+	  "true: GET /metrics needs the same credentials as the admin routes; false: open to all" },
 	{ "CI_CLOSE_SESSIONS_ON_SHUTDOWN", T_ENUM, OFF(close_on_shutdown), "true", 0, 0, bool_choices, 0,
 	  "true: SIGTERM removes the sandbox containers; false: keeps them for the next start" },
 	{ "CI_SANDBOX_SWEEP_ON_STARTUP", T_ENUM, OFF(sweep_on_startup), "true", 0, 0, bool_choices, 0,

@@ -49,6 +49,7 @@ struct cfg {
 	double sweep_interval_s;
 	double file_retention_h;
 	int close_on_shutdown;
+	int metrics_auth;		/* CI_METRICS_AUTH */
 	int sweep_on_startup;
 	enum log_level log_level;
 	enum log_format log_format;

@@ -34,6 +34,7 @@ struct docker {
 	char api[16];		/* "v1.41" */
 	long timeout_ms;
 	int podman;
+	unsigned long long errors;	/* failed calls, for the metrics; atomic */
 };
 
 struct docker_stream {
@@ -191,6 +192,21 @@ map_status(long status, const char *msg)
 	return DOCKER_EAPI;
 }
 
+/* Count a failure of the engine (not a 404 or 409, which are answers). */
+static int
+counted(struct docker *dk, int rc)
+{
+	if (rc == DOCKER_EUNAVAIL || rc == DOCKER_EAPI)
+		__atomic_fetch_add(&dk->errors, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
+unsigned long long
+docker_error_count(const struct docker *dk)
+{
+	return __atomic_load_n(&dk->errors, __ATOMIC_RELAXED);
+}
+
 /*
  * One request.  path is relative to the versioned base ("/containers/...").
  * Returns DOCKER_OK for a 2xx/304 status (body in resp if given).
@@ -243,7 +259,7 @@ dk_call(struct docker *dk, const char *method, const char *path, const char *jso
 		rc = map_status(status, msg);
 	}
 	buf_free(&body);
-	return rc;
+	return counted(dk, rc);
 }
 
 /* "1.41" -> 141; 0 if unreadable. */
@@ -297,7 +313,7 @@ docker_ping(struct docker *dk, struct docker_err *err)
 {
 	struct ping_headers ph = { "", 0 };
 
-	return ping_request(dk, &ph, err);
+	return counted(dk, ping_request(dk, &ph, err));
 }
 
 int
@@ -765,7 +781,7 @@ docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream 
 	if (cc != CURLE_OK) {
 		set_err(err, 0, "exec start: %s", curl_easy_strerror(cc));
 		docker_stream_close(s);
-		return DOCKER_EUNAVAIL;
+		return counted(dk, DOCKER_EUNAVAIL);
 	}
 	len = snprintf(req, sizeof(req),
 	    "POST /%s/exec/%s/start HTTP/1.1\r\nHost: docker\r\n"
@@ -775,11 +791,11 @@ docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream 
 	if (docker_stream_send(s, req, (size_t)len, (int)dk->timeout_ms) < 0) {
 		set_err(err, 0, "exec start: cannot send the request");
 		docker_stream_close(s);
-		return DOCKER_EUNAVAIL;
+		return counted(dk, DOCKER_EUNAVAIL);
 	}
 	if ((rc = read_upgrade_head(s, dk->timeout_ms, err)) != DOCKER_OK) {
 		docker_stream_close(s);
-		return rc;
+		return counted(dk, rc);
 	}
 	*out = s;
 	return DOCKER_OK;

@@ -53,6 +53,8 @@ int docker_negotiate(struct docker *dk, struct docker_err *err);
 /* GET /_ping: does the engine answer?  Safe from any thread. */
 int docker_ping(struct docker *dk, struct docker_err *err);
 const char *docker_api_version(const struct docker *dk);
+/* Calls that failed so far (no answer, or an error status); any thread. */
+unsigned long long docker_error_count(const struct docker *dk);
 int docker_is_podman(const struct docker *dk);
 
 int docker_image_exists(struct docker *dk, const char *image, struct docker_err *err);

@@ -147,7 +147,18 @@ authorized(struct http_req *req)
 	}
 	if (key && (cfg->auth & CFG_AUTH_API_KEY))
 		return auth_check_api_key(cfg, key) == 0;
+	/* Without JWTs, a Bearer credential is the key: what Prometheus can send. */
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0 && (cfg->auth & CFG_AUTH_API_KEY))
+		return auth_check_api_key(cfg, authz + 7) == 0;
 	return (cfg->auth & CFG_AUTH_NONE) != 0;
+}
+
+static int
+needs_auth(const struct http_req *req)
+{
+	if (req->route->auth == HTTP_AUTH_METRICS)
+		return req->srv->cfg->metrics_auth;
+	return req->route->auth == HTTP_AUTH;
 }
 
 const char *
@@ -301,6 +312,13 @@ queue(struct http_req *req, int status, const char *body, size_t len, const char
 }
 
 void
+http_reply_bytes(struct http_req *req, int status, const void *body, size_t len,
+    const char *ctype)
+{
+	queue(req, status, body, len, ctype);
+}
+
+void
 http_reply_fd(struct http_req *req, int status, int fd, long long size, const char *ctype)
 {
 	struct MHD_Response *r;
@@ -387,7 +405,7 @@ first_call(struct http_req *req, const char *url)
 	 * mid-upload closes the connection under a client still writing, and it
 	 * would see a broken pipe instead of the 401.
 	 */
-	if (req->route->auth == HTTP_AUTH && !authorized(req))
+	if (needs_auth(req) && !authorized(req))
 		req->unauthorized = 1;
 	cl = http_req_header(req, "Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg->max_request_bytes) {

@@ -17,7 +17,8 @@ struct http_server;
 
 typedef void (*http_handler)(struct http_req *req, void *app);
 
-enum http_auth { HTTP_PUBLIC = 0, HTTP_AUTH };
+/* HTTP_AUTH_METRICS: as HTTP_AUTH unless CI_METRICS_AUTH=false. */
+enum http_auth { HTTP_PUBLIC = 0, HTTP_AUTH, HTTP_AUTH_METRICS };
 /* How the body is read: raw bytes, or multipart/form-data parts. */
 enum http_body { HTTP_BODY_RAW = 0, HTTP_BODY_FORM };
 
@@ -72,6 +73,9 @@ const char *http_req_field(const struct http_req *req, const char *name);
 void http_reply_json(struct http_req *req, int status, struct json_object *obj);
 /* Reply {"error": error[, "details": details]}. */
 void http_reply_error(struct http_req *req, int status, const char *error, const char *details);
+/* Reply with a copy of len bytes of body. */
+void http_reply_bytes(struct http_req *req, int status, const void *body, size_t len,
+    const char *ctype);
 /* Reply with size bytes read from fd, which the server closes when done. */
 void http_reply_fd(struct http_req *req, int status, int fd, long long size, const char *ctype);
 /* Add a header to the coming reply. */

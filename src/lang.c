@@ -40,6 +40,13 @@ static const struct lang langs[] = {
 };
 
 const struct lang *
+lang_all(size_t *n)
+{
+	*n = sizeof(langs) / sizeof(langs[0]);
+	return langs;
+}
+
+const struct lang *
 lang_find(const char *name)
 {
 	size_t i, j;

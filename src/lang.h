@@ -16,6 +16,8 @@ struct lang {
 					 * the user's args are appended */
 };
 
+/* Every language, in a fixed order (the metrics index them by it). */
+const struct lang *lang_all(size_t *n);
 /* Look up a name, case-insensitively; NULL if unsupported. */
 const struct lang *lang_find(const char *name);
 /*

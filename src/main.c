@@ -20,6 +20,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "../sessions/sessions.h"
 #include "../storage/blobs.h"
@@ -34,8 +35,10 @@ env_get(const char *name, void *ctx)
 static void
 usage(void)
 {
-	printf("usage: code-interpreter-proxy [--help | --version | --config-table]\n\n"
+	printf("usage: code-interpreter-proxy [--help | --version | --config-table | --healthcheck]\n\n"
 	    "LibreChat's code interpreter (LIBRECHAT_CODE_BASEURL) on a Docker engine.\n"
+	    "With no argument, serve until SIGTERM.  --healthcheck asks the running proxy\n"
+	    "(at CI_HOST:CI_PORT) for GET /health and exits 0 if it answers 200.\n"
 	    "Configured by CI_* environment variables:\n\n");
 	cfg_print_table();
 }
@@ -103,18 +106,65 @@ prepare_storage(const struct cfg *cfg)
 	return 0;
 }
 
+static size_t
+discard(char *p, size_t size, size_t n, void *ctx)
+{
+	return size * n;
+}
+
+/*
+ * --healthcheck, for a container's HEALTHCHECK: the image needs no curl.
+ * A wildcard listen address is reached on loopback.
+ */
+static int
+healthcheck(const struct cfg *cfg)
+{
+	const char *host = cfg->host;
+	char url[600];
+	long status = 0;
+	CURLcode cc;
+	CURL *h;
+
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "") == 0)
+		host = "127.0.0.1";
+	if (strcmp(host, "::") == 0)
+		host = "::1";
+	snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%d/health" :
+	    "http://%s:%d/health", host, cfg->port);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(h = curl_easy_init()))
+		return 1;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	curl_global_cleanup();
+	if (cc != CURLE_OK) {
+		printf("%s: %s\n", url, curl_easy_strerror(cc));
+		return 1;
+	}
+	printf("%s: %ld\n", url, status);
+	return status == 200 ? 0 : 1;
+}
+
 static int
 serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struct db *db,
     struct blobs *blobs)
 {
-	struct app app = { cfg, NULL, db, blobs };
+	struct app app = { cfg, NULL, db, blobs, NULL };
 	struct http_server *srv;
 	sigset_t set;
 	char err[256];
 	int sig = 0;
 
-	if (!(app.sessions = sessions_new(cfg, dk, db, blobs)))
+	if (!(app.metrics = metrics_new()))
 		return -1;
+	if (!(app.sessions = sessions_new(cfg, dk, db, blobs, app.metrics))) {
+		metrics_free(app.metrics);
+		return -1;
+	}
 	/* Signals go to this thread only: every thread started from here blocks them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -123,6 +173,7 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 	if (!(srv = http_start(cfg, jwt, routes, nroutes, &app, err, sizeof(err)))) {
 		log_error("%s", err);
 		sessions_free(app.sessions);
+		metrics_free(app.metrics);
 		return -1;
 	}
 	if (cfg->sweep_on_startup) {
@@ -145,6 +196,7 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 		sessions_close_all(app.sessions);
 	}
 	sessions_free(app.sessions);
+	metrics_free(app.metrics);
 	log_info("stopped");
 	return 0;
 }
@@ -172,13 +224,18 @@ main(int argc, char **argv)
 		cfg_print_table();
 		return 0;
 	}
-	if (argc > 1) {
+	if (argc > 1 && strcmp(argv[1], "--healthcheck") != 0) {
 		fprintf(stderr, "code-interpreter-proxy: unknown argument %s (see --help)\n", argv[1]);
 		return 2;
 	}
 	if (cfg_load(env_get, NULL, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "code-interpreter-proxy: %s\n", err);
 		return 2;
+	}
+	if (argc > 1) {
+		rc = healthcheck(cfg);
+		cfg_free(cfg);
+		return rc;
 	}
 	log_setup(cfg->log_level, cfg->log_format);
 	if ((cfg->auth & CFG_AUTH_JWT) &&

@@ -8,7 +8,9 @@
 
 #include "cfg.h"
 #include "exec_req.h"
+#include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "utf8.h"
 #include "../sessions/sessions.h"
@@ -151,6 +153,19 @@ sess_http_status(int rc)
 	}
 }
 
+static enum metrics_outcome
+exec_outcome(int rc, const struct exec_result *r)
+{
+	if (rc != SESS_OK)
+		return MX_FAILED;
+	if (r->timed_out)
+		return MX_TIMEOUT;
+	/* As fill_result explains it: only the OOM killer sends SIGKILL there. */
+	if (r->signal == 9)
+		return MX_OOM;
+	return r->exit_code == 0 && r->signal == 0 ? MX_OK : MX_ERROR;
+}
+
 static void
 handle_exec(struct http_req *req, void *appv)
 {
@@ -159,6 +174,7 @@ handle_exec(struct http_req *req, void *appv)
 	struct exec_result res;
 	char err[512];
 	const char *body;
+	long long started;
 	size_t len;
 	int rc;
 
@@ -167,8 +183,13 @@ handle_exec(struct http_req *req, void *appv)
 		http_reply_error(req, 400, err, NULL);
 		return;
 	}
+	started = clock_mono_ms();
 	rc = sessions_exec(app->sessions, request_user(req, er->user_id), er, &res, err,
 	    sizeof(err));
+	/* A refused input (422) is the client's mistake, not a run. */
+	if (rc != SESS_EINPUT)
+		metrics_exec(app->metrics, er->lang, exec_outcome(rc, &res),
+		    (double)(clock_mono_ms() - started) / 1000);
 	if (rc == SESS_OK)
 		http_reply_json(req, 200, exec_reply(&res));
 	else {
@@ -253,6 +274,29 @@ handle_delete_session(struct http_req *req, void *appv)
 	http_reply_json(req, 200, o);
 }
 
+/* GET /metrics: Prometheus text format, gauges sampled now. */
+static void
+handle_metrics(struct http_req *req, void *appv)
+{
+	struct app *app = appv;
+	struct metrics_sample now;
+	struct buf out;
+	size_t len;
+	char *text;
+
+	if (sessions_sample(app->sessions, &now) < 0)
+		log_warn("metrics: the database did not answer; session and file gauges left out");
+	buf_init(&out, 4u << 20);
+	if (metrics_render(app->metrics, &now, &out) < 0) {
+		buf_free(&out);
+		http_reply_error(req, 500, "Internal error", "out of memory");
+		return;
+	}
+	text = buf_take(&out, &len);
+	http_reply_bytes(req, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
+	free(text);
+}
+
 #define ROUTE(m, p, h, ...) { .method = m, .pattern = p, .handler = h, __VA_ARGS__ }
 
 const struct http_route routes[] = {
@@ -270,6 +314,7 @@ const struct http_route routes[] = {
 	ROUTE("DELETE", "/librechat/files/{}", handle_delete_by_id, .auth = HTTP_AUTH),
 	ROUTE("GET", "/librechat/sessions", handle_list_sessions, .auth = HTTP_AUTH),
 	ROUTE("DELETE", "/librechat/sessions/{}", handle_delete_session, .auth = HTTP_AUTH),
+	ROUTE("GET", "/metrics", handle_metrics, .auth = HTTP_AUTH_METRICS),
 	ROUTE("GET", "/health", handle_health, .auth = HTTP_PUBLIC),
 	ROUTE("GET", "/librechat/health", handle_health, .auth = HTTP_PUBLIC),
 };

@@ -9,6 +9,7 @@
 struct blobs;
 struct cfg;
 struct db;
+struct metrics;
 struct sessions;
 
 /* What every handler gets as its app pointer. */
@@ -17,6 +18,7 @@ struct app {
 	struct sessions *sessions;
 	struct db *db;		/* file metadata, for the file routes */
 	struct blobs *blobs;	/* file contents */
+	struct metrics *metrics;
 };
 
 extern const struct http_route routes[];

@@ -583,3 +583,26 @@ db_check_writable(struct db *db, char *err, size_t errlen)
 	pthread_mutex_unlock(&db->mu);
 	return rc;
 }
+
+int
+db_totals(struct db *db, struct db_totals *out)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT (SELECT COUNT(*) FROM sessions WHERE state = 'active'),"
+	    " (SELECT COUNT(*) FROM sessions WHERE state = 'active' AND container_id <> ''),"
+	    " COUNT(*), COALESCE(SUM(size), 0) FROM files"))) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			out->sessions_active = sqlite3_column_int64(st, 0);
+			out->containers = sqlite3_column_int64(st, 1);
+			out->files = sqlite3_column_int64(st, 2);
+			out->bytes = sqlite3_column_int64(st, 3);
+			rc = 0;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}

@@ -76,6 +76,11 @@ int db_file_delete(struct db *db, const char *bucket, const char *id);
 /* Every file created before cutoff_ms, whatever its bucket. */
 int db_file_older(struct db *db, long long cutoff_ms, db_file_cb cb, void *ctx);
 
+/* Counts for the metrics: active sessions, those holding a container, files, bytes. */
+struct db_totals {
+	long long sessions_active, containers, files, bytes;
+};
+int db_totals(struct db *db, struct db_totals *out);
 /* Health: a write in a transaction that is rolled back. */
 int db_check_writable(struct db *db, char *err, size_t errlen);
 

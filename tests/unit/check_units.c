@@ -23,6 +23,7 @@ main(void)
 	srunner_add_suite(sr, suite_docker_fake());
 	srunner_add_suite(sr, suite_sha256());
 	srunner_add_suite(sr, suite_db());
+	srunner_add_suite(sr, suite_metrics());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

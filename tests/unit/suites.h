@@ -14,5 +14,6 @@ Suite *suite_buf(void);
 Suite *suite_docker_fake(void);
 Suite *suite_sha256(void);
 Suite *suite_db(void);
+Suite *suite_metrics(void);
 
 #endif
