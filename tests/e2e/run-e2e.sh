@@ -26,7 +26,8 @@ if ! curl -sf --max-time 5 "$@" >/dev/null; then
 	exit 1
 fi
 case ${CLI##*/} in
-docker)	"$CIP_SRCDIR/docker/build-sandbox-image.sh" "$CIP_BUILDDIR/src/runner/cip-runner" ;;
+docker)	"$CIP_SRCDIR/docker/build-sandbox-image.sh" "$CIP_BUILDDIR/src/runner/cip-runner"
+	"$CIP_SRCDIR/docker/build-proxy-image.sh" ;;
 *)	echo "run-e2e: engine CLI $CLI: using its image ${CI_SANDBOX_IMAGE:-code-interpreter-sandbox:latest} as it is" ;;
 esac
 # The runner protocol, straight to a container; a failed check leaves its

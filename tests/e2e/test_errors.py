@@ -213,6 +213,9 @@ def test_readme_lists_every_variable_as_the_code_does():
     assert len(rows) > 20
     for row in rows:
         assert row in readme, f"README is missing or has a stale row: {row}"
+    # And no row for a variable the code does not have.
+    documented = [line for line in readme.splitlines() if line.startswith("| `CI_")]
+    assert sorted(documented) == sorted(rows), set(documented) ^ set(rows)
 
 
 def test_help_and_version():
@@ -222,3 +225,16 @@ def test_help_and_version():
     assert r.returncode == 0 and r.stdout.startswith("code-interpreter-proxy ")
     r = subprocess.run([PROXY, "--bogus"], capture_output=True, text=True)
     assert r.returncode == 2 and "--help" in r.stderr
+
+
+def test_healthcheck_asks_the_running_daemon(make_daemon):
+    d = make_daemon()
+    env = {"CI_PORT": str(d.port), "CI_HOST": "127.0.0.1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([PROXY, "--healthcheck"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.endswith(": 200\n"), r.stdout + r.stderr
+    d.stop()
+    r = subprocess.run([PROXY, "--healthcheck"], env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "Couldn't connect" in r.stdout, r.stdout
+    env["CI_PORT"] = "0"
+    r = subprocess.run([PROXY, "--healthcheck"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "CI_PORT" in r.stderr
