@@ -49,6 +49,7 @@ struct http_req {
 	int too_big;
 	int replied;
 	int unauthorized;	/* answered 401 once the body is drained */
+	const char *deny_why;	/* why, for the log; never a credential */
 	char jwt_user[256];	/* sub of a verified token, or "" */
 	struct MHD_PostProcessor *pp;	/* HTTP_BODY_FORM */
 	struct http_part *parts;
@@ -143,13 +144,17 @@ authorized(struct http_req *req)
 		    sizeof(req->jwt_user), why, sizeof(why)) == 0)
 			return 1;
 		log_info("auth: bearer token refused: %s", why);
+		req->deny_why = "bearer token refused";
 		return 0;
 	}
+	req->deny_why = "wrong API key";
 	if (key && (cfg->auth & CFG_AUTH_API_KEY))
 		return auth_check_api_key(cfg, key) == 0;
 	/* Without JWTs, a Bearer credential is the key: what Prometheus can send. */
 	if (authz && strncasecmp(authz, "Bearer ", 7) == 0 && (cfg->auth & CFG_AUTH_API_KEY))
 		return auth_check_api_key(cfg, authz + 7) == 0;
+	req->deny_why = key || authz ? "credentials of a kind CI_AUTH does not accept" :
+	    "no credentials (CI_AUTH does not include none)";
 	return (cfg->auth & CFG_AUTH_NONE) != 0;
 }
 
@@ -461,6 +466,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if (req->replied)
 		return MHD_YES;
 	if (req->unauthorized) {
+		log_warn("401 %s %s: %s", req->method, req->path, req->deny_why);
 		http_reply_error(req, 401, "Unauthorized", "missing or invalid credentials "
 		    "(X-API-Key or Bearer token)");
 		return MHD_YES;

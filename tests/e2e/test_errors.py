@@ -19,6 +19,11 @@ def test_missing_or_wrong_key_is_401(daemon):
     for key in (None, "", "wrong", KEY + "x", KEY[:-1]):
         r = daemon.request("POST", "/exec", {"lang": "py", "code": "print(1)"}, key=key)
         error_of(r, 401)
+    # The log says why, and never shows the key.
+    log = daemon.logtext()
+    assert "401 POST /exec: wrong API key" in log
+    assert "401 POST /exec: no credentials" in log
+    assert KEY + "x" not in log
 
 
 def test_a_refused_client_gets_its_401_after_a_large_body(daemon):
