@@ -128,8 +128,10 @@ http_req_jwt_user(const struct http_req *req)
 }
 
 /*
- * The auth gate.  A credential that is presented must be good: a bad
- * Bearer token or a wrong key is refused even where CI_AUTH has none.
+ * The auth gate.  A credential of a kind CI_AUTH lists must be good: a
+ * bad Bearer token (jwt) or a wrong key (api-key) is refused even where
+ * CI_AUTH also has none.  CI_AUTH=none alone ignores credentials, so an
+ * old LibreChat still sending its key keeps working.
  */
 static int
 authorized(struct http_req *req)

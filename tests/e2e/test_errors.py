@@ -35,6 +35,15 @@ def test_auth_none_lets_keyless_clients_in(make_daemon):
     d = make_daemon(CI_AUTH="none")
     r = d.request("POST", "/exec", {"lang": "py", "code": "print('no key')"}, key=None)
     assert r.status == 200 and r.json()["stdout"] == "no key\n"
+    # none alone ignores a key (an old LibreChat still sends one) ...
+    assert d.request("GET", "/v1/librechat/sessions", key="stale").status == 200
+
+
+def test_auth_with_none_still_checks_a_key_it_lists(make_daemon):
+    d = make_daemon(CI_AUTH="api-key,none")
+    assert d.request("GET", "/v1/librechat/sessions", key=None).status == 200
+    assert d.request("GET", "/v1/librechat/sessions").status == 200
+    assert d.request("GET", "/v1/librechat/sessions", key="wrong").status == 401
 
 
 def test_malformed_json_is_400(daemon):

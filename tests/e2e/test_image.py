@@ -149,7 +149,8 @@ def test_readme_docker_run_line_gives_a_working_proxy(containers, client_dir):  
     uid = re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)
     groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
     sock_gid = str(os.stat("/var/run/docker.sock").st_gid)
-    assert uid == "10001" and sock_gid in groups, status
+    gid = re.search(r"^Gid:\s+(\d+)", status, re.M).group(1)
+    assert uid == "10001" and gid == "10001" and sock_gid in groups, status
     assert re.search(r"^CapEff:\s+0+$", status, re.M), status
     # From outside: an exec that writes a file, and the file's bytes.
     st, body = c.request("POST", "/exec", {"lang": "py",
