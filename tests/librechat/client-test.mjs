@@ -465,6 +465,22 @@ try {
       /does not exist or has expired/.test(body?.error ?? ''), m);
 }
 
+// ------------------- f. a run over 5 s right after a freshness check
+// LibreChat's axios calls (timeout 5000 on the freshness check) and the
+// tools' node-fetch share Node's global keep-alive agent.  Were the
+// freshness check's socket reused for the next /exec, axios's 5 s socket
+// timeout would still be on it and a longer run would end in "socket hang
+// up".  The daemon closes every connection after its response, so it is not.
+try {
+  await getSessionInfo(csvUp);
+  const long = await runTool(Constants.EXECUTE_CODE,
+    { lang: 'py', code: "import time\ntime.sleep(6)\nprint('slept')" });
+  check('a 6 s run right after a freshness check succeeds',
+    long.msg.status !== 'error' && contentOf(long.msg).includes('slept'), contentOf(long.msg));
+} catch (e) {
+  check('a 6 s run right after a freshness check succeeds', false, describeAxiosError(e));
+}
+
 // With a key configured, the authHeaders hook is what carries it: without it
 // the daemon must refuse, and the tool surfaces the status.
 if (KEY) {
