@@ -14,8 +14,9 @@ every case alike:
   B  raw Engine API exec in that same container: create an exec, start it
      and read its multiplexed stream to EOF, inspect its exit code.  This is
      what a naive proxy would do per call, so it is the yardstick for A.
-  C  cold proxy exec: the first /exec of a brand-new session, which has to
-     create and start a container before running anything.
+  C  cold proxy exec: the first /exec of a brand-new session with no warm
+     pool (CI_POOL_SIZE=0 here), which has to create and start a container
+     before running anything.  bench-pool.py measures the pooled case.
 
 It prints n, median, p90, min and max of each case, the ratio
 median(A)/median(B) against the project's goal, and the daemon's RSS.
@@ -212,6 +213,7 @@ def daemon_env(port, storage, label):
         "CI_SANDBOX_LABEL": label,
         "CI_API_KEY": API_KEY,
         "CI_LOG_LEVEL": "warn",
+        "CI_POOL_SIZE": "0",
         "CI_SANDBOX_IMAGE": os.environ.get("CI_SANDBOX_IMAGE") or DEFAULT_IMAGE,
     })
     return env
@@ -327,13 +329,24 @@ def raw_engine_exec(docker, container_id):
     return elapsed
 
 
-def session_container(docker, session_id):
-    """The id of the one container the daemon labelled with this session."""
-    ids = docker.containers_with_label("cip.session=" + session_id)
-    if len(ids) != 1:
-        raise BenchError("expected one container for session %s, found %d"
-                         % (session_id, len(ids)))
-    return ids[0]
+def session_container(port, session_id):
+    """The container the daemon says the session holds (a pooled one has no
+    session label, so the admin listing is the one place that knows)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30.0)
+    try:
+        conn.request("GET", "/v1/librechat/sessions", headers={"X-API-Key": API_KEY})
+        resp = conn.getresponse()
+        payload = resp.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise BenchError("GET /v1/librechat/sessions: %s" % e)
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise BenchError("GET /v1/librechat/sessions: %d" % resp.status)
+    for s in json.loads(payload)["sessions"]:
+        if s["session_id"] == session_id and s.get("container_id"):
+            return s["container_id"]
+    raise BenchError("session %s holds no container" % session_id)
 
 
 def cold_schedule(rounds, cold):
@@ -356,7 +369,7 @@ def run_rounds(port, docker, rounds, cold):
     try:
         first_ms, reply = proxy_exec(warm_conn)
         session_id = reply["session_id"]
-        container_id = session_container(docker, session_id)
+        container_id = session_container(port, session_id)
         print("session %s in container %.12s (its first exec took %.1f ms)"
               % (session_id, container_id, first_ms))
 

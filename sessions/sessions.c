@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 #include "channel.h"
 #include "log.h"
 #include "mime.h"
+#include "pool.h"
+#include "sandbox.h"
 #include "sessions.h"
 #include "workspace.h"
 #include "../storage/files.h"
@@ -24,6 +27,7 @@
 /* Beyond the run timeout: the runner's kill and drain, and the channel. */
 #define RUN_GRACE_MS 15000
 #define CONTROL_TIMEOUT_MS 30000
+/* Reopening a channel to a running container: its runner may be starting. */
 #define RUNNER_START_WAIT_MS 10000
 
 struct session {
@@ -44,6 +48,9 @@ struct sessions {
 	struct db *db;
 	struct blobs *blobs;
 	struct metrics *mx;
+	struct pool *pool;		/* NULL with CI_POOL_SIZE=0 */
+	pthread_mutex_t cap_mu;		/* guards creating */
+	int creating;			/* container slots reserved, not yet recorded */
 	pthread_mutex_t mu;		/* guards the table, not the sessions */
 	struct session *table[NBUCKETS];
 	pthread_t sweeper;
@@ -75,6 +82,7 @@ sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blo
 	sm->db = db;
 	sm->blobs = blobs;
 	sm->mx = mx;
+	pthread_mutex_init(&sm->cap_mu, NULL);
 	pthread_mutex_init(&sm->mu, NULL);
 	pthread_mutex_init(&sm->sweep_mu, NULL);
 	pthread_cond_init(&sm->sweep_cv, NULL);
@@ -98,6 +106,8 @@ sessions_free(struct sessions *sm)
 			pthread_mutex_destroy(&s->lock);
 			free(s);
 		}
+	pool_free(sm->pool);
+	pthread_mutex_destroy(&sm->cap_mu);
 	pthread_mutex_destroy(&sm->mu);
 	pthread_mutex_destroy(&sm->sweep_mu);
 	pthread_cond_destroy(&sm->sweep_cv);
@@ -238,46 +248,38 @@ docker_to_sess(int rc)
 	    SESS_EENGINE;
 }
 
+/* s now holds sb: recorded in memory and in the database. */
+static void
+hold_sandbox(struct sessions *sm, struct session *s, struct sandbox *sb, const char *how)
+{
+	memcpy(s->container_id, sb->id, sizeof(s->container_id));
+	s->ch = sb->ch;
+	if (db_session_set_container(sm->db, s->id, sb->id) < 0)
+		log_warn("session %s: could not record container %.12s", s->id, sb->id);
+	log_info("session %s: container %.12s %s", s->id, sb->id, how);
+}
+
 static int
-create_container(struct sessions *sm, struct session *s, char *why, size_t whylen)
+sandbox_failure(struct sessions *sm, struct session *s, int rc, int at_runner,
+    const struct docker_err *err, char *why, size_t whylen)
 {
 	const struct cfg *c = sm->cfg;
-	char created[24];
-	struct docker_label labels[3] = {
-		{ c->sandbox_label, "1" }, { "cip.session", s->id }, { "cip.created", created },
-	};
-	struct docker_create_spec spec = {
-		.image = c->sandbox_image, .runtime = c->sandbox_runtime,
-		.labels = labels, .nlabels = 3,
-		.memory_bytes = (long long)c->max_memory_mb << 20,
-		.nano_cpus = (long long)(c->max_cpus * 1e9), .pids = c->max_pids,
-		.workspace_mb = c->workspace_mb, .tmp_mb = c->tmp_mb,
-		.nofile = c->nofile_limit, .nproc = c->nproc_limit,
-	};
-	struct docker_err err = { 0, "" };
-	char id[DOCKER_ID_MAX];
-	int rc;
 
-	snprintf(created, sizeof(created), "%lld", clock_wall_ms() / 1000);
-	rc = docker_create(sm->dk, &spec, id, &err);
-	if (rc == DOCKER_OK && (rc = docker_start(sm->dk, id, &err)) != DOCKER_OK) {
-		struct docker_err rmerr;
-		docker_remove(sm->dk, id, &rmerr);
+	log_error("session %s: cannot start a sandbox%s: %s", s->id,
+	    at_runner ? " (its runner did not answer)" : "", err->msg);
+	if (rc == DOCKER_EUNAVAIL) {
+		snprintf(why, whylen, "docker engine unavailable");
+		return SESS_EUNAVAIL;
 	}
-	if (rc != DOCKER_OK) {
-		log_error("session %s: cannot start a sandbox: %s", s->id, err.msg);
-		if (rc == DOCKER_ENOTFOUND)
-			snprintf(why, whylen, "sandbox image %s not found", c->sandbox_image);
-		else
-			snprintf(why, whylen, rc == DOCKER_EUNAVAIL ? "docker engine unavailable" :
-			    "the docker engine refused to start a sandbox");
-		return docker_to_sess(rc);
+	if (at_runner) {
+		snprintf(why, whylen, "the sandbox did not start");
+		return SESS_ESANDBOX;
 	}
-	memcpy(s->container_id, id, sizeof(s->container_id));
-	if (db_session_set_container(sm->db, s->id, id) < 0)
-		log_warn("session %s: could not record container %.12s", s->id, id);
-	log_info("session %s: container %.12s started", s->id, id);
-	return SESS_OK;
+	if (rc == DOCKER_ENOTFOUND)
+		snprintf(why, whylen, "sandbox image %s not found", c->sandbox_image);
+	else
+		snprintf(why, whylen, "the docker engine refused to start a sandbox");
+	return docker_to_sess(rc);
 }
 
 /*
@@ -312,16 +314,177 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 	}
 	s->container_id[0] = '\0';
 	db_session_set_container(sm->db, s->id, NULL);
+	/* A slot is free: the pool may refill. */
+	pool_kick(sm->pool);
 }
 
 static void restore_workspace(struct sessions *sm, struct session *s);
+
+/* ---- containers: the cap, the warm pool, eviction ---- */
+
+/*
+ * A slot for one more container, under CI_MAX_LIVE_CONTAINERS: the
+ * sessions holding one (the database says), the pooled ones and those
+ * being made count.  1 if granted; give it back with release_slot once the
+ * container is recorded (or was not made).
+ */
+static int
+reserve_slot(void *ctx)
+{
+	struct sessions *sm = ctx;
+	int held, granted = 0;
+
+	pthread_mutex_lock(&sm->cap_mu);
+	held = db_count_holding(sm->db);
+	if (held >= 0 && held + pool_size(sm->pool) + sm->creating < sm->cfg->max_live) {
+		sm->creating++;
+		granted = 1;
+	}
+	pthread_mutex_unlock(&sm->cap_mu);
+	return granted;
+}
+
+static void
+release_slot(void *ctx)
+{
+	struct sessions *sm = ctx;
+
+	pthread_mutex_lock(&sm->cap_mu);
+	sm->creating--;
+	pthread_mutex_unlock(&sm->cap_mu);
+}
+
+struct evict_ctx {
+	struct sessions *sm;
+	const char *reason;
+	int evicted, busy;
+	int one;		/* stop after the first */
+};
+
+/*
+ * Take row's container away if its session is idle (its lock is free): the
+ * files stay in storage and the next call re-creates and re-hydrates it.
+ * A session mid-run is never touched.
+ */
+static int
+evict_one(const struct db_session *row, long files, long long bytes, void *ctxv)
+{
+	struct evict_ctx *e = ctxv;
+	struct sessions *sm = e->sm;
+	struct db_session now;
+	struct session *s;
+
+	pthread_mutex_lock(&sm->mu);
+	s = table_get(sm, row);
+	pthread_mutex_unlock(&sm->mu);
+	if (!s)
+		return 0;
+	if (pthread_mutex_trylock(&s->lock) != 0) {
+		e->busy++;
+		session_release(sm, s);
+		return 0;
+	}
+	if (!s->gone && (db_session_get(sm->db, s->id, &now) < 0 ||
+	    strcmp(now.state, "active") != 0)) {
+		/* Ended meanwhile: table_get must not have brought it back. */
+		pthread_mutex_lock(&sm->mu);
+		table_unlink(sm, s);
+		s->gone = 1;
+		pthread_mutex_unlock(&sm->mu);
+	}
+	if (!s->gone && s->container_id[0]) {
+		drop_container(sm, s, e->reason);
+		if (!s->container_id[0])
+			e->evicted++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	session_release(sm, s);
+	return e->one && e->evicted;
+}
+
+/* Free one slot from the least recently used idle session; 1 if one was freed. */
+static int
+evict_lru(struct sessions *sm)
+{
+	struct evict_ctx e = { sm, "evicted: CI_MAX_LIVE_CONTAINERS reached and it was "
+	    "the least recently used", 0, 0, 1 };
+
+	db_session_holding(sm->db, LLONG_MAX, 32, evict_one, &e);
+	metrics_evicted(sm->mx, "lru", e.evicted);
+	return e.evicted;
+}
+
+#define SLOT_TRIES 8
+
+/*
+ * A pooled sandbox for s, if one is ready.  A slot is reserved across the
+ * hand-over, so the container is counted (pool, reservation, then the
+ * database) at every moment and the refill cannot overshoot the cap.
+ */
+static int
+take_pooled(struct sessions *sm, struct session *s)
+{
+	struct sandbox sb;
+	int rc;
+
+	if (!sm->pool)
+		return -1;
+	pthread_mutex_lock(&sm->cap_mu);
+	sm->creating++;
+	pthread_mutex_unlock(&sm->cap_mu);
+	if ((rc = pool_take(sm->pool, &sb)) == 0)
+		hold_sandbox(sm, s, &sb, "taken from the warm pool");
+	release_slot(sm);
+	return rc;
+}
+
+/*
+ * A sandbox for s, which has none: from the warm pool, else made now, with
+ * a slot under the cap (evicting the least recently used idle session if
+ * need be).  SESS_EBUSY when every container is in use.
+ */
+static int
+acquire_sandbox(struct sessions *sm, struct session *s, char *why, size_t whylen)
+{
+	struct docker_err err = { 0, "" };
+	struct sandbox sb;
+	long long t0 = clock_mono_ms();
+	int rc, at_runner, tries;
+
+	if (take_pooled(sm, s) == 0) {
+		metrics_pool_take(sm->mx, 1);
+		return SESS_OK;
+	}
+	if (sm->pool)
+		metrics_pool_take(sm->mx, 0);
+	for (tries = 0; !reserve_slot(sm); tries++) {
+		/* The pool may have filled the last slots meanwhile. */
+		if (take_pooled(sm, s) == 0)
+			return SESS_OK;
+		if (tries == SLOT_TRIES || !evict_lru(sm)) {
+			log_warn("session %s: no container: all %d are busy (CI_MAX_LIVE_CONTAINERS)",
+			    s->id, sm->cfg->max_live);
+			snprintf(why, whylen, "every sandbox container is busy "
+			    "(CI_MAX_LIVE_CONTAINERS=%d); try again shortly", sm->cfg->max_live);
+			metrics_busy(sm->mx);
+			return SESS_EBUSY;
+		}
+	}
+	rc = sandbox_make(sm->cfg, sm->dk, s->id, &sb, &at_runner, &err);
+	if (rc == DOCKER_OK)
+		hold_sandbox(sm, s, &sb, "started");
+	release_slot(sm);
+	if (rc != DOCKER_OK)
+		return sandbox_failure(sm, s, rc, at_runner, &err, why, whylen);
+	metrics_container_started(sm->mx, (double)(clock_mono_ms() - t0) / 1000);
+	return SESS_OK;
+}
 
 /* Make sure s has a running container with an open channel.  Caller holds s->lock. */
 static int
 ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 {
 	struct docker_err err = { 0, "" };
-	long long started;
 	int running = 0, rc;
 
 	if (s->ch && !channel_broken(s->ch))
@@ -342,18 +505,8 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 		drop_container(sm, s, rc == DOCKER_ENOTFOUND ? "it is gone" :
 		    running ? err.msg : "it is not running");
 	}
-	started = clock_mono_ms();
-	if ((rc = create_container(sm, s, why, whylen)) != SESS_OK)
+	if ((rc = acquire_sandbox(sm, s, why, whylen)) != SESS_OK)
 		return rc;
-	rc = channel_open(sm->dk, s->container_id, RUNNER_START_WAIT_MS, &s->ch, &err);
-	if (rc != DOCKER_OK) {
-		log_error("session %s: no runner channel: %s", s->id, err.msg);
-		drop_container(sm, s, "its runner does not answer");
-		snprintf(why, whylen, rc == DOCKER_EUNAVAIL ? "docker engine unavailable" :
-		    "the sandbox did not start");
-		return rc == DOCKER_EUNAVAIL ? SESS_EUNAVAIL : SESS_ESANDBOX;
-	}
-	metrics_container_started(sm->mx, (double)(clock_mono_ms() - started) / 1000);
 	/* A session that had files gets them back: the container is only a cache. */
 	restore_workspace(sm, s);
 	return SESS_OK;
@@ -1105,6 +1258,18 @@ expire_file(const struct db_file *f, void *ctx)
 	return 0;
 }
 
+/* Sessions unused since cutoff_ms lose their container (not their files). */
+static void
+evict_idle(struct sessions *sm, long long cutoff_ms)
+{
+	struct evict_ctx e = { sm, "idle for CI_CONTAINER_IDLE_MINUTES", 0, 0, 0 };
+
+	db_session_holding(sm->db, cutoff_ms, INT_MAX, evict_one, &e);
+	metrics_evicted(sm->mx, "idle", e.evicted);
+	if (e.evicted)
+		log_info("sweep: %d idle session(s) gave back their container", e.evicted);
+}
+
 void
 sessions_sweep(struct sessions *sm)
 {
@@ -1113,6 +1278,8 @@ sessions_sweep(struct sessions *sm)
 	long long now = clock_wall_ms();
 
 	db_session_expired(sm->db, now, ttl_ms(c), c->session_ttl_idle, expire_one, &n);
+	if (c->container_idle_min > 0)
+		evict_idle(sm, now - (long long)(c->container_idle_min * 60000.0));
 	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
 	    expire_file, &n);
 	metrics_sessions_ended(sm->mx, n.expired, 0);
@@ -1128,7 +1295,7 @@ sessions_sample(struct sessions *sm, struct metrics_sample *out)
 	struct db_totals t;
 
 	out->docker_errors = docker_error_count(sm->dk);
-	out->pool_size = -1;
+	out->pool_size = sm->pool ? pool_size(sm->pool) : -1;
 	if (db_totals(sm->db, &t) < 0) {
 		out->sessions_active = out->containers_live = out->files_stored = -1;
 		out->bytes_stored = -1;
@@ -1183,6 +1350,27 @@ sweeper_main(void *arg)
 	}
 	pthread_mutex_unlock(&sm->sweep_mu);
 	return NULL;
+}
+
+int
+sessions_start_pool(struct sessions *sm)
+{
+	struct pool_hooks hooks = { reserve_slot, release_slot, sm };
+
+	if (sm->cfg->pool_size == 0)
+		return 0;
+	if (!(sm->pool = pool_new(sm->cfg, sm->dk, &hooks)))
+		return -ENOMEM;
+	return pool_start(sm->pool);
+}
+
+void
+sessions_stop_pool(struct sessions *sm)
+{
+	/* No request is left and the sweeper has stopped: only the pool's thread
+	 * used it, and pool_free joins that first. */
+	pool_free(sm->pool);
+	sm->pool = NULL;
 }
 
 int
@@ -1282,7 +1470,13 @@ reconcile_labelled(const struct docker_container *c, void *ctx)
 	struct sessions *sm = rc->sm;
 	struct db_session row;
 
-	if (!id_valid(c->session) || db_session_get(sm->db, c->session, &row) < 0) {
+	if (c->pooled && !c->session[0]) {
+		/* From a warm pool: a session's if the database says so, else unused. */
+		if (db_session_by_container(sm->db, c->id, &row) < 0) {
+			remove_container(rc, c->id, "an unused warm-pool container");
+			return 0;
+		}
+	} else if (!id_valid(c->session) || db_session_get(sm->db, c->session, &row) < 0) {
 		remove_container(rc, c->id, "no such session");
 		return 0;
 	}

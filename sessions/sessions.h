@@ -25,6 +25,7 @@ enum sess_rc {
 	SESS_ESANDBOX = -3,	/* the sandbox failed or stopped answering: 502 */
 	SESS_EINTERNAL = -4,	/* out of memory, database failure: 500 */
 	SESS_EINPUT = -5,	/* a files[] ref that does not exist (any more): 422 */
+	SESS_EBUSY = -6,	/* every container is busy at CI_MAX_LIVE_CONTAINERS: 503 */
 };
 
 /* A file the run created or changed, now stored in the session's bucket. */
@@ -95,6 +96,13 @@ void sessions_sweep(struct sessions *sm);
  * CI_SANDBOX_IMAGE_PREFIXES are removed.  Others are never touched.
  */
 void sessions_reconcile(struct sessions *sm);
+/*
+ * The warm pool (CI_POOL_SIZE): start it after sessions_reconcile, which
+ * removes the pooled containers a previous run left; stopping it removes
+ * the pooled containers.  Stop it once no request or sweep can run.
+ */
+int sessions_start_pool(struct sessions *sm);
+void sessions_stop_pool(struct sessions *sm);
 /* The sweeper thread: a sweep every CI_SWEEP_INTERVAL_SECONDS. */
 int sessions_start_sweeper(struct sessions *sm);
 void sessions_stop_sweeper(struct sessions *sm);

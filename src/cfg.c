@@ -93,6 +93,12 @@ static const struct cfg_var cfg_vars[] = {
 	  "open-file limit (RLIMIT_NOFILE) in a sandbox" },
 	{ "CI_SANDBOX_NPROC", T_INT, OFF(nproc_limit), "8192", 64, 1048576, NULL, 0,
 	  "RLIMIT_NPROC in a sandbox (per host uid; CI_MAX_PIDS is the real cap)" },
+	{ "CI_POOL_SIZE", T_INT, OFF(pool_size), "2", 0, 256, NULL, 0,
+	  "warm sandbox containers kept ready for new sessions (0: none); each serves one session only" },
+	{ "CI_MAX_LIVE_CONTAINERS", T_INT, OFF(max_live), "64", 1, 100000, NULL, 0,
+	  "most sandbox containers at once, pooled ones included; at the cap the least recently used idle session loses its container (503 if all are busy)" },
+	{ "CI_CONTAINER_IDLE_MINUTES", T_DOUBLE, OFF(container_idle_min), "15", 0, 525600, NULL, 0,
+	  "a session unused this long loses its container, not its files (0: never); the next call re-creates it" },
 	{ "CI_SESSION_TTL_MINUTES", T_DOUBLE, OFF(session_ttl_min), "60", 0.01, 525600, NULL, 0,
 	  "a session ends this long after its creation (or last use, see the mode)" },
 	{ "CI_SESSION_TTL_MODE", T_ENUM, OFF(session_ttl_idle), "created", 0, 0, ttl_mode_choices, 0,
@@ -259,6 +265,12 @@ cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errle
 	    strncmp(c->docker_host, "tcp://", 6) != 0) {
 		snprintf(err, errlen, "CI_DOCKER_HOST=\"%s\" is not valid: "
 		    "want unix:///path/to/docker.sock or tcp://host:port", c->docker_host);
+		goto fail;
+	}
+	if (c->pool_size >= c->max_live) {
+		snprintf(err, errlen, "CI_POOL_SIZE=%d is not valid: it must be below "
+		    "CI_MAX_LIVE_CONTAINERS=%d, or no session could ever hold a container",
+		    c->pool_size, c->max_live);
 		goto fail;
 	}
 	if (c->workspace_mb > c->max_memory_mb)

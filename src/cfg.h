@@ -49,6 +49,9 @@ struct cfg {
 	double sweep_interval_s;
 	double file_retention_h;
 	int close_on_shutdown;
+	int pool_size;			/* CI_POOL_SIZE */
+	int max_live;			/* CI_MAX_LIVE_CONTAINERS */
+	double container_idle_min;	/* CI_CONTAINER_IDLE_MINUTES; 0: never */
 	int metrics_auth;		/* CI_METRICS_AUTH */
 	int sweep_on_startup;
 	enum log_level log_level;

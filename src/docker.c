@@ -552,6 +552,9 @@ container_of(struct json_object *item, const char *key, struct docker_container 
 	if (json_object_object_get_ex(item, "Labels", &labels) &&
 	    json_object_is_type(labels, json_type_object)) {
 		json_str(labels, "cip.session", c->session, sizeof(c->session));
+		c->pooled = json_object_object_get_ex(labels, "cip.pool", &v) &&
+		    json_object_is_type(v, json_type_string) &&
+		    strcmp(json_object_get_string(v), "1") == 0;
 		c->labelled = key && json_object_object_get_ex(labels, key, &v);
 	}
 }

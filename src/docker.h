@@ -73,6 +73,7 @@ struct docker_container {
 	char session[64];	/* its cip.session label, or "" */
 	char state[32];		/* created, running, exited, ... */
 	int labelled;		/* carries the label asked for */
+	int pooled;		/* carries cip.pool=1: made for the warm pool */
 };
 typedef int (*docker_container_cb)(const struct docker_container *c, void *ctx);
 

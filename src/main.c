@@ -180,6 +180,8 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 		sessions_reconcile(app.sessions);
 		sessions_sweep(app.sessions);
 	}
+	if (sessions_start_pool(app.sessions) < 0)
+		log_warn("no warm pool: every new session creates its container");
 	if (sessions_start_sweeper(app.sessions) < 0)
 		log_warn("no sweeper thread: expired sessions stay until restart");
 	log_info("listening on %s:%d", cfg->host, cfg->port);
@@ -191,6 +193,7 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 	http_drain(srv, (long)cfg->max_run_timeout_s * 1000 + 20000);
 	http_stop(srv);
 	sessions_stop_sweeper(app.sessions);
+	sessions_stop_pool(app.sessions);
 	if (cfg->close_on_shutdown) {
 		log_info("removing the sandbox containers (CI_CLOSE_SESSIONS_ON_SHUTDOWN=true)");
 		sessions_close_all(app.sessions);

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -41,6 +42,7 @@ struct metrics {
 	uint64_t execs[LANGS_MAX + 1][MX_NOUTCOMES];
 	struct histogram exec_latency, start_latency;
 	uint64_t sessions_created, sessions_expired, sessions_deleted, sweeps;
+	uint64_t evicted_lru, evicted_idle, pool_hits, pool_misses, busy;
 	long long started_ms;
 };
 
@@ -141,6 +143,28 @@ metrics_sweep_done(struct metrics *mx)
 {
 	if (mx)
 		add(&mx->sweeps, 1);
+}
+
+void
+metrics_evicted(struct metrics *mx, const char *reason, int n)
+{
+	if (!mx || n <= 0)
+		return;
+	add(strcmp(reason, "idle") == 0 ? &mx->evicted_idle : &mx->evicted_lru, (uint64_t)n);
+}
+
+void
+metrics_pool_take(struct metrics *mx, int hit)
+{
+	if (mx)
+		add(hit ? &mx->pool_hits : &mx->pool_misses, 1);
+}
+
+void
+metrics_busy(struct metrics *mx)
+{
+	if (mx)
+		add(&mx->busy, 1);
 }
 
 /* "# HELP" and "# TYPE" lines of one family. */
@@ -257,6 +281,20 @@ metrics_render(const struct metrics *mx, const struct metrics_sample *now, struc
 	    get(&mx->sessions_deleted));
 	rc |= scalar(out, "cip_sweeps_total", "counter", "Sweeper runs, the startup sweep included.",
 	    get(&mx->sweeps));
+	rc |= family(out, "cip_container_evictions_total", "counter",
+	    "Containers taken from idle sessions: lru (at CI_MAX_LIVE_CONTAINERS) or idle "
+	    "(CI_CONTAINER_IDLE_MINUTES).") |
+	    buf_printf(out, "cip_container_evictions_total{reason=\"lru\"} %llu\n"
+	    "cip_container_evictions_total{reason=\"idle\"} %llu\n",
+	    (unsigned long long)get(&mx->evicted_lru), (unsigned long long)get(&mx->evicted_idle));
+	rc |= family(out, "cip_pool_takes_total", "counter",
+	    "New containers for sessions: from the warm pool (hit) or made on demand (miss).") |
+	    buf_printf(out, "cip_pool_takes_total{result=\"hit\"} %llu\n"
+	    "cip_pool_takes_total{result=\"miss\"} %llu\n",
+	    (unsigned long long)get(&mx->pool_hits), (unsigned long long)get(&mx->pool_misses));
+	rc |= scalar(out, "cip_busy_total", "counter",
+	    "Requests answered 503: every container busy at CI_MAX_LIVE_CONTAINERS.",
+	    get(&mx->busy));
 	rc |= render_execs(out, mx);
 	rc |= render_histogram(out, "cip_exec_duration_seconds",
 	    "Latency of /exec requests that reached the sandbox or failed there, in seconds.",

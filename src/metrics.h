@@ -44,6 +44,12 @@ void metrics_container_started(struct metrics *mx, double seconds);
 void metrics_session_created(struct metrics *mx);
 void metrics_sessions_ended(struct metrics *mx, int expired, int deleted);
 void metrics_sweep_done(struct metrics *mx);
+/* n containers taken from sessions, for reason "lru" (the cap) or "idle". */
+void metrics_evicted(struct metrics *mx, const char *reason, int n);
+/* A new session's container: from the warm pool (hit) or made on demand. */
+void metrics_pool_take(struct metrics *mx, int hit);
+/* A request refused with 503: every container busy at the cap. */
+void metrics_busy(struct metrics *mx);
 
 /* Append the whole exposition to out; -1 if memory ran out. */
 int metrics_render(const struct metrics *mx, const struct metrics_sample *now,

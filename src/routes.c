@@ -16,6 +16,9 @@
 #include "../sessions/sessions.h"
 
 #define LOCAL_USER "local"
+/* A busy sandbox is usually free within a run or two. */
+#define BUSY_RETRY_S 2
+#define BUSY_RETRY_HDR "2"
 
 /* The user a request acts for: JWT sub, User-Id header, body user_id, then local. */
 const char *
@@ -166,6 +169,19 @@ exec_outcome(int rc, const struct exec_result *r)
 	return r->exit_code == 0 && r->signal == 0 ? MX_OK : MX_ERROR;
 }
 
+/* 503 in the contract's {error, message} shape, with when to come back. */
+static void
+reply_busy(struct http_req *req, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string("sandboxes_busy"));
+	json_object_object_add(o, "message", json_object_new_string(why));
+	json_object_object_add(o, "retry_after_seconds", json_object_new_int(BUSY_RETRY_S));
+	http_add_header(req, "Retry-After", BUSY_RETRY_HDR);
+	http_reply_json(req, 503, o);
+}
+
 static void
 handle_exec(struct http_req *req, void *appv)
 {
@@ -192,6 +208,8 @@ handle_exec(struct http_req *req, void *appv)
 		    (double)(clock_mono_ms() - started) / 1000);
 	if (rc == SESS_OK)
 		http_reply_json(req, 200, exec_reply(&res));
+	else if (rc == SESS_EBUSY)
+		reply_busy(req, err);
 	else {
 		if (rc == SESS_EUNAVAIL)
 			http_add_header(req, "Retry-After", "5");
@@ -206,6 +224,7 @@ handle_health(struct http_req *req, void *appv)
 {
 	struct app *app = appv;
 	struct json_object *o = json_object_new_object();
+	struct metrics_sample now;
 	char why[512];
 	int ok = sessions_health(app->sessions, why, sizeof(why)) == 0;
 
@@ -215,6 +234,14 @@ handle_health(struct http_req *req, void *appv)
 		log_warn("health: %s", why);
 	}
 	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	if (sessions_sample(app->sessions, &now) == 0) {
+		json_object_object_add(o, "live_containers", json_object_new_int64(now.containers_live));
+		json_object_object_add(o, "max_live_containers",
+		    json_object_new_int(app->cfg->max_live));
+		json_object_object_add(o, "pool_size", json_object_new_int64(
+		    now.pool_size < 0 ? 0 : now.pool_size));
+		json_object_object_add(o, "pool_target", json_object_new_int(app->cfg->pool_size));
+	}
 	http_reply_json(req, ok ? 200 : 503, o);
 }
 

@@ -48,6 +48,10 @@ static const char *const migrations[] = {
 	"CREATE INDEX files_created ON files(created_at);",
 
 	"CREATE INDEX files_id ON files(id);",
+
+	/* The sessions holding a container, oldest use first: the cap and eviction. */
+	"CREATE INDEX sessions_holding ON sessions(last_used_at)"
+	" WHERE state = 'active' AND container_id <> '';",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -267,6 +271,23 @@ db_session_by_hint(struct db *db, const char *user, const char *hint, struct db_
 	    " hint = ? AND state = 'active' ORDER BY created_at DESC LIMIT 1"))) {
 		sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, hint, -1, SQLITE_TRANSIENT);
+		rc = read_session(db, st, out);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
+int
+db_session_by_container(struct db *db, const char *container_id, struct db_session *out)
+{
+	sqlite3_stmt *st;
+	int rc = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT " SESSION_COLS " FROM sessions WHERE container_id = ?"
+	    " AND state = 'active' LIMIT 1"))) {
+		sqlite3_bind_text(st, 1, container_id, -1, SQLITE_TRANSIENT);
 		rc = read_session(db, st, out);
 		sqlite3_finalize(st);
 	}
@@ -605,4 +626,39 @@ db_totals(struct db *db, struct db_totals *out)
 	}
 	pthread_mutex_unlock(&db->mu);
 	return rc;
+}
+
+int
+db_count_holding(struct db *db)
+{
+	sqlite3_stmt *st;
+	int n = -EIO;
+
+	pthread_mutex_lock(&db->mu);
+	if ((st = prep(db, "SELECT COUNT(*) FROM sessions"
+	    " WHERE state = 'active' AND container_id <> ''"))) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return n;
+}
+
+int
+db_session_holding(struct db *db, long long used_before_ms, int limit, db_session_cb cb,
+    void *ctx)
+{
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&db->mu);
+	if (!(st = prep(db, "SELECT " SESSION_COLS_S SESSION_FROM
+	    " AND s.container_id <> '' AND s.last_used_at < ?"
+	    " GROUP BY s.id ORDER BY s.last_used_at LIMIT ?"))) {
+		pthread_mutex_unlock(&db->mu);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, used_before_ms);
+	sqlite3_bind_int(st, 2, limit);
+	return session_query(db, st, cb, ctx);
 }

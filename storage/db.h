@@ -36,6 +36,8 @@ int db_session_insert(struct db *db, const struct db_session *s);
 int db_session_get(struct db *db, const char *id, struct db_session *out);
 /* The newest active session of user with that hint. */
 int db_session_by_hint(struct db *db, const char *user, const char *hint, struct db_session *out);
+/* The active session holding container_id (a warm-pool container has no session label). */
+int db_session_by_container(struct db *db, const char *container_id, struct db_session *out);
 int db_session_set_container(struct db *db, const char *id, const char *container_id);
 int db_session_touch(struct db *db, const char *id, long long now_ms);
 int db_session_set_state(struct db *db, const char *id, const char *state);
@@ -76,6 +78,14 @@ int db_file_delete(struct db *db, const char *bucket, const char *id);
 /* Every file created before cutoff_ms, whatever its bucket. */
 int db_file_older(struct db *db, long long cutoff_ms, db_file_cb cb, void *ctx);
 
+/* Active sessions that hold a container now. */
+int db_count_holding(struct db *db);
+/*
+ * Up to limit active sessions holding a container, last used before
+ * used_before_ms, least recently used first.
+ */
+int db_session_holding(struct db *db, long long used_before_ms, int limit, db_session_cb cb,
+    void *ctx);
 /* Counts for the metrics: active sessions, those holding a container, files, bytes. */
 struct db_totals {
 	long long sessions_active, containers, files, bytes;

@@ -80,6 +80,10 @@ class Daemon:
             "CI_FILE_STORAGE_PATH": self.storage, "CI_SANDBOX_LABEL": self.label,
             "CI_SANDBOX_IMAGE": IMAGE, "CI_MAX_RUN_TIMEOUT_SECONDS": "4",
             "CI_LOG_LEVEL": "debug",
+            # No warm pool unless a test asks: most tests count a daemon's
+            # containers, and pooled ones would be among them (test_pool.py
+            # and the LibreChat client tests run with the pool).
+            "CI_POOL_SIZE": "0",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=23",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })

@@ -148,11 +148,11 @@ def _run_client(client_dir, daemon, key=None):
 
 def test_librechat_client_no_auth(client_dir, make_daemon):
     """The LibreChat setup: no auth header at all (no CodeAPI JWT configured)."""
-    d = make_daemon(CI_AUTH="none", CI_MAX_RUN_TIMEOUT_SECONDS="30")
+    d = make_daemon(CI_AUTH="none", CI_MAX_RUN_TIMEOUT_SECONDS="30", CI_POOL_SIZE="2")
     _run_client(client_dir, d)
 
 
 def test_librechat_client_key_through_auth_headers(client_dir, make_daemon):
     """A host passing X-API-Key through 3.2.21's `authHeaders` hook; without it, 401."""
-    d = make_daemon(CI_AUTH="api-key", CI_MAX_RUN_TIMEOUT_SECONDS="30")
+    d = make_daemon(CI_AUTH="api-key", CI_MAX_RUN_TIMEOUT_SECONDS="30", CI_POOL_SIZE="2")
     _run_client(client_dir, d, key=KEY)

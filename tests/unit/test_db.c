@@ -40,7 +40,7 @@ START_TEST(sessions_round_trip)
 	char err[256];
 
 	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
-	ck_assert_int_eq(db_schema_version(db), 3);
+	ck_assert_int_eq(db_schema_version(db), 4);
 	ck_assert_int_eq(db_session_insert(db, &s), 0);
 	ck_assert_int_eq(db_session_insert(db, &s), -EIO);	/* duplicate id */
 	ck_assert_int_eq(db_session_get(db, s.id, &g), 0);
@@ -61,9 +61,61 @@ START_TEST(sessions_round_trip)
 
 	/* Reopening keeps the rows and does not migrate again. */
 	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
-	ck_assert_int_eq(db_schema_version(db), 3);
+	ck_assert_int_eq(db_schema_version(db), 4);
 	ck_assert_int_eq(db_session_get(db, s.id, &g), 0);
 	ck_assert_str_eq(g.state, "expired");
+	db_close(db);
+}
+END_TEST
+
+static int
+collect_ids(const struct db_session *s, long files, long long bytes, void *ctx)
+{
+	strcat(ctx, s->id);
+	strcat(ctx, " ");
+	return 0;
+}
+
+/* Eviction's view: active sessions with a container, least recently used first. */
+START_TEST(holding_sessions_oldest_use_first)
+{
+	const char *ids[] = { "AAAAAAAAAAAAAAAAAAAA1", "AAAAAAAAAAAAAAAAAAAA2",
+	    "AAAAAAAAAAAAAAAAAAAA3", "AAAAAAAAAAAAAAAAAAAA4" };
+	long long used[] = { 300, 100, 200, 50 };
+	struct db_session s, g;
+	struct db_totals t;
+	struct db *db;
+	char err[256], seen[200] = "";
+	int i;
+
+	ck_assert_int_eq(db_open(path, &db, err, sizeof(err)), 0);
+	for (i = 0; i < 4; i++) {
+		memset(&s, 0, sizeof(s));
+		strcpy(s.id, ids[i]);
+		strcpy(s.user_id, "u");
+		strcpy(s.state, "active");
+		s.created_at = 1;
+		s.last_used_at = used[i];
+		ck_assert_int_eq(db_session_insert(db, &s), 0);
+	}
+	db_session_set_container(db, ids[0], "c1");
+	db_session_set_container(db, ids[1], "c2");
+	db_session_set_container(db, ids[2], "c3");
+	db_session_set_state(db, ids[2], "expired");	/* ended: not counted */
+	ck_assert_int_eq(db_count_holding(db), 2);
+	ck_assert_int_eq(db_session_holding(db, 1000, 10, collect_ids, seen), 0);
+	ck_assert_str_eq(seen, "AAAAAAAAAAAAAAAAAAAA2 AAAAAAAAAAAAAAAAAAAA1 ");
+	seen[0] = '\0';
+	ck_assert_int_eq(db_session_holding(db, 200, 10, collect_ids, seen), 0);
+	ck_assert_str_eq(seen, "AAAAAAAAAAAAAAAAAAAA2 ");
+	ck_assert_int_eq(db_session_by_container(db, "c1", &g), 0);
+	ck_assert_str_eq(g.id, ids[0]);
+	ck_assert_int_eq(db_session_by_container(db, "c3", &g), -ENOENT);
+	ck_assert_int_eq(db_totals(db, &t), 0);
+	ck_assert_int_eq(t.sessions_active, 3);
+	ck_assert_int_eq(t.containers, 2);
+	db_session_set_container(db, ids[0], NULL);
+	ck_assert_int_eq(db_count_holding(db), 1);
 	db_close(db);
 }
 END_TEST
@@ -156,6 +208,7 @@ suite_db(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, sessions_round_trip);
 	tcase_add_test(tc, unopenable_path_says_why);
+	tcase_add_test(tc, holding_sessions_oldest_use_first);
 	tcase_add_test(tc, files_round_trip);
 	tcase_add_test(tc, blobs_round_trip);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,223 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pool.h"
+
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 30000
+/* A refill that found no room looks again this often (or when kicked). */
+#define RECHECK_MS 2000
+
+struct pool {
+	const struct cfg *cfg;
+	struct docker *dk;
+	struct pool_hooks hooks;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int running, stopping;
+	struct sandbox *ready;	/* cfg->pool_size slots */
+	int n;
+};
+
+struct pool *
+pool_new(const struct cfg *cfg, struct docker *dk, const struct pool_hooks *hooks)
+{
+	struct pool *p;
+
+	if (cfg->pool_size <= 0 || !(p = calloc(1, sizeof(*p))))
+		return NULL;
+	if (!(p->ready = calloc((size_t)cfg->pool_size, sizeof(*p->ready)))) {
+		free(p);
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->dk = dk;
+	p->hooks = *hooks;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	return p;
+}
+
+/* Wait on the pool's condition for ms at most.  Caller holds p->mu. */
+static void
+wait_ms(struct pool *p, long ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->cv, &p->mu, &until);
+}
+
+static void
+discard(struct pool *p, struct sandbox *sb, const char *why)
+{
+	struct docker_err err = { 0, "" };
+
+	channel_close(sb->ch);
+	sb->ch = NULL;
+	if (docker_remove(p->dk, sb->id, &err) != DOCKER_OK)
+		log_error("pool: cannot remove container %.12s: %s", sb->id, err.msg);
+	else
+		log_debug("pool: container %.12s removed (%s)", sb->id, why);
+}
+
+/* Make one sandbox with a reserved slot; 0 if it joined the pool. */
+static int
+refill_one(struct pool *p)
+{
+	struct docker_err err = { 0, "" };
+	struct sandbox sb;
+	int at_runner, rc, kept = 0;
+
+	rc = sandbox_make(p->cfg, p->dk, NULL, &sb, &at_runner, &err);
+	pthread_mutex_lock(&p->mu);
+	if (rc == DOCKER_OK && !p->stopping && p->n < p->cfg->pool_size) {
+		p->ready[p->n++] = sb;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&p->mu);
+	/* Counted by pool_size now (or gone): the reservation ends. */
+	p->hooks.release(p->hooks.ctx);
+	if (rc != DOCKER_OK) {
+		log_error("pool: cannot make a warm sandbox%s: %s",
+		    at_runner ? " (its runner did not answer)" : "", err.msg);
+		return -1;
+	}
+	if (!kept)
+		discard(p, &sb, "the pool is stopping");
+	else
+		log_debug("pool: container %.12s ready", sb.id);
+	return 0;
+}
+
+static void *
+refill_main(void *arg)
+{
+	struct pool *p = arg;
+	long retry_ms = RETRY_MIN_MS;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping) {
+		if (p->n >= p->cfg->pool_size) {
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (!p->hooks.reserve(p->hooks.ctx)) {
+			/* At the container cap: sessions come first. */
+			pthread_mutex_lock(&p->mu);
+			if (!p->stopping)
+				wait_ms(p, RECHECK_MS);
+			continue;
+		}
+		if (refill_one(p) == 0) {
+			retry_ms = RETRY_MIN_MS;
+			pthread_mutex_lock(&p->mu);
+			continue;
+		}
+		/* The engine refused or is away: back off, doubling. */
+		pthread_mutex_lock(&p->mu);
+		if (!p->stopping)
+			wait_ms(p, retry_ms);
+		retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+int
+pool_start(struct pool *p)
+{
+	int rc;
+
+	if (!p)
+		return 0;
+	if ((rc = pthread_create(&p->thread, NULL, refill_main, p)) != 0)
+		return -rc;
+	p->running = 1;
+	return 0;
+}
+
+int
+pool_take(struct pool *p, struct sandbox *out)
+{
+	struct sandbox sb;
+
+	if (!p)
+		return -1;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		if (p->n == 0) {
+			pthread_mutex_unlock(&p->mu);
+			return -1;
+		}
+		/* Oldest first: the one that waited longest. */
+		sb = p->ready[0];
+		memmove(p->ready, p->ready + 1, (size_t)(--p->n) * sizeof(*p->ready));
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		if (!channel_broken(sb.ch)) {
+			*out = sb;
+			return 0;
+		}
+		discard(p, &sb, "its channel broke while it waited");
+	}
+}
+
+int
+pool_size(struct pool *p)
+{
+	int n;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	n = p->n;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+void
+pool_kick(struct pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+pool_free(struct pool *p)
+{
+	int i;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->running)
+		pthread_join(p->thread, NULL);
+	for (i = 0; i < p->n; i++)
+		discard(p, &p->ready[i], "the proxy is stopping");
+	if (p->n)
+		log_info("pool: %d warm container(s) removed", p->n);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->ready);
+	free(p);
+}
