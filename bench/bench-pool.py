@@ -279,6 +279,7 @@ def main():
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--execs", type=int, default=10)
     ap.add_argument("--sessions", type=int, default=100)
+    ap.add_argument("--parts", default="123", help="which parts to run (default 123)")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
     proxy = os.path.abspath(args.proxy)
@@ -292,10 +293,13 @@ def main():
         daemons.append(z)
         print("P on :%d (pool 2), Z on :%d (no pool), engine API %s"
               % (p.port, z.port, docker.prefix[1:]))
-        new_sessions(p, z, args.rounds, args.burst)
-        for lang in ("py", "bash"):
-            parallel(p, lang, args.clients, args.execs)
-        memory_with_sessions(p, args.sessions)
+        if "1" in args.parts:
+            new_sessions(p, z, args.rounds, args.burst)
+        if "2" in args.parts:
+            for lang in ("py", "bash"):
+                parallel(p, lang, args.clients, args.execs)
+        if "3" in args.parts:
+            memory_with_sessions(p, args.sessions)
         failed = False
     except BenchError as e:
         print("bench-pool: %s" % e, file=sys.stderr)

@@ -166,7 +166,8 @@ pool_take(struct pool *p, struct sandbox *out)
 		/* Oldest first: the one that waited longest. */
 		sb = p->ready[0];
 		memmove(p->ready, p->ready + 1, (size_t)(--p->n) * sizeof(*p->ready));
-		pthread_cond_signal(&p->cv);
+		/* No refill signal here: the taker kicks once its request is
+		 * answered, so a container start does not compete with its run. */
 		pthread_mutex_unlock(&p->mu);
 		if (!channel_broken(sb.ch)) {
 			*out = sb;

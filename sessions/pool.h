@@ -30,7 +30,10 @@ struct pool;
 struct pool *pool_new(const struct cfg *cfg, struct docker *dk, const struct pool_hooks *hooks);
 /* Start the refill thread. */
 int pool_start(struct pool *p);
-/* A ready sandbox, now the caller's; -1 if none is (or p is NULL). */
+/*
+ * A ready sandbox, now the caller's; -1 if none is (or p is NULL).  The
+ * refill waits for pool_kick: call it once the request is answered.
+ */
 int pool_take(struct pool *p, struct sandbox *out);
 /* Sandboxes waiting now (0 for NULL). */
 int pool_size(struct pool *p);

@@ -318,7 +318,7 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 	pool_kick(sm->pool);
 }
 
-static void restore_workspace(struct sessions *sm, struct session *s);
+static int restore_workspace(struct sessions *sm, struct session *s);
 
 /* ---- containers: the cap, the warm pool, eviction ---- */
 
@@ -507,8 +507,12 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 	}
 	if ((rc = acquire_sandbox(sm, s, why, whylen)) != SESS_OK)
 		return rc;
-	/* A session that had files gets them back: the container is only a cache. */
-	restore_workspace(sm, s);
+	/*
+	 * A session that had files gets them back: the container is only a
+	 * cache.  Otherwise /mnt/data is empty, and need not be listed.
+	 */
+	if (restore_workspace(sm, s) == 0)
+		s->ws = workspace_empty();
 	return SESS_OK;
 }
 
@@ -890,17 +894,22 @@ flush_restore(struct session *s, struct proto_msg **put, size_t *bytes)
  * in /mnt/data of its new container.  Files too old to be kept are gone
  * for good; inputs from other buckets come back with the next call's refs.
  */
-static void
+/* Files restored; -1 when something failed (the workspace is unknown). */
+static int
 restore_workspace(struct sessions *sm, struct session *s)
 {
 	struct restore r = { NULL, 0, 0 };
 	struct proto_msg *put = NULL;
 	size_t i, j, len, bytes = 0, restored = 0;
 	char *data;
-	int newer;
+	int newer, rc = -1;
 
-	if (db_file_list(sm->db, s->id, collect_row, &r) < 0 || r.n == 0)
+	if (db_file_list(sm->db, s->id, collect_row, &r) < 0)
 		goto out;
+	if (r.n == 0) {
+		rc = 0;
+		goto out;
+	}
 	for (i = r.n; i-- > 0; ) {	/* newest first: the first of a name wins */
 		for (j = i + 1, newer = 0; j < r.n && !newer; j++)
 			newer = strcmp(r.rows[j].name, r.rows[i].name) == 0;
@@ -917,11 +926,16 @@ restore_workspace(struct sessions *sm, struct session *s)
 		if ((bytes += len) >= RESTORE_BATCH && flush_restore(s, &put, &bytes) < 0)
 			goto out;
 	}
-	if (flush_restore(s, &put, &bytes) == 0 && restored)
-		log_info("session %s re-hydrated: %zu file(s) restored from storage", s->id, restored);
+	if (flush_restore(s, &put, &bytes) == 0) {
+		if (restored)
+			log_info("session %s re-hydrated: %zu file(s) restored from storage", s->id,
+			    restored);
+		rc = restored ? (int)restored : -1;
+	}
 out:
 	proto_msg_free(put);
 	free(r.rows);
+	return rc;
 }
 
 /*
@@ -1096,6 +1110,8 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 		exec_result_free(res);
 	}
 	pthread_mutex_unlock(&s->lock);
+	/* Answered: now a pool that gave a sandbox may make the next. */
+	pool_kick(sm->pool);
 	if (rc == SESS_OK) {
 		db_session_touch(sm->db, s->id, clock_wall_ms());
 		log_info("session %s: exec %s exit=%d%s %ldms, %zu file(s)", s->id, req->lang->id,

@@ -92,6 +92,12 @@ workspace_parse(const struct proto_msg *rep)
 	return w;
 }
 
+struct workspace *
+workspace_empty(void)
+{
+	return calloc(1, sizeof(struct workspace));
+}
+
 void
 workspace_free(struct workspace *w)
 {

@@ -25,6 +25,8 @@ struct workspace {
 
 /* Parse a LIST reply; NULL if memory ran out. */
 struct workspace *workspace_parse(const struct proto_msg *rep);
+/* The snapshot of a new sandbox's /mnt/data, known to be empty; NULL if out of memory. */
+struct workspace *workspace_empty(void);
 void workspace_free(struct workspace *w);
 const struct ws_entry *workspace_find(const struct workspace *w, const char *path);
 /* Record that path now holds a regular file of size bytes with that hash. */
