@@ -132,6 +132,21 @@ class Daemon:
         return removed
 
 
+def cpu_seconds(pid):
+    """User + system CPU of one process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy():
+    """CPU seconds the whole machine spent not idle (all CPUs), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values, p):
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100.0 * len(ordered)) - 1)]
@@ -215,12 +230,14 @@ def parallel(p, lang, clients, execs):
         c.close()
 
     threads = [threading.Thread(target=client, args=(s,)) for s in sessions]
+    cpu0, busy0 = cpu_seconds(p.proc.pid), machine_busy()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    daemon_cpu, busy = cpu_seconds(p.proc.pid) - cpu0, machine_busy() - busy0
     for sid in sessions:
         p.delete(sid)
     med = statistics.median(single)
@@ -236,6 +253,14 @@ def parallel(p, lang, clients, execs):
                             else "  -- goal missed", len(lat) / wall))
     for e in errors[:5]:
         print("  error: %s" % e)
+    # Little's law: with every client always waiting, mean latency is
+    # clients / throughput whatever the scheduling; the CPUs bound it.
+    n = max(len(lat), 1)
+    print("machine: %d CPUs %.0f%% busy during the run; %.1f CPU-ms per exec in all, "
+          "%.2f of them the proxy's; clients/throughput = %.1f ms, p50 is %.2fx that"
+          % (os.cpu_count(), 100.0 * busy / (wall * os.cpu_count()), 1000.0 * busy / n,
+             1000.0 * daemon_cpu / n, 1000.0 * clients * wall / n,
+             (statistics.median(lat) if lat else 0) / (1000.0 * clients * wall / n)))
 
 
 def memory_with_sessions(p, n):
