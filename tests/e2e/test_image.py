@@ -160,7 +160,14 @@ def test_readme_docker_run_line_gives_a_working_proxy(containers, client_dir):  
     f = r["files"][0]
     st, data = c.request("GET", f"/download/{f['storage_session_id']}/{f['id']}")
     assert st == 200 and data == b"hi from the image"
-    assert len(c.sandboxes()) == 1
+    # The session's sandbox, and the default warm pool of 2 beside it.
+    st, body = c.request("GET", "/v1/librechat/sessions")
+    held = [s["container_id"] for s in json.loads(body)["sessions"]]
+    assert len(held) == 1 and held[0] in docker("ps", "-q", "--no-trunc").split(), held
+    st, body = c.request("GET", "/health")
+    h = json.loads(body)
+    assert h["live_containers"] == 1 and h["pool_target"] == 2, h
+    assert len(c.sandboxes()) <= 3
     st, text = c.request("GET", "/metrics")
     assert st == 200 and b'cip_execs_total{lang="py",outcome="ok"} 1' in text
     # LibreChat's own client, from outside the container.
