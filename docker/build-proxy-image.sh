@@ -23,11 +23,13 @@ TAG=${1:-${CI_PROXY_IMAGE:-code-interpreter-proxy:latest}}
 BUILD_LOG=${CI_PROXY_BUILD_LOG:-${TMPDIR:-/tmp}/cip-proxy-build.log}
 NETWORK=${CI_BUILD_NETWORK:-host}
 if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
+# shellcheck source=image-lib.sh
+. "$SCRIPT_DIR/image-lib.sh"
 
 # What the Dockerfile copies, relative to ROOT; sorted, so the hash is stable.
 inputs() {
 	(cd "$ROOT" && {
-		printf '%s\n' configure.ac Makefile.am README.md docker/Dockerfile \
+		printf '%s\n' configure.ac Makefile.am docker/Dockerfile \
 		    docker/proxy-entrypoint.sh
 		find src sessions storage -type f \( -name '*.c' -o -name '*.h' \)
 	} | LC_ALL=C sort)
@@ -45,12 +47,10 @@ hash=$(cd "$ROOT" && inputs | while read -r f; do
 done | sha256sum)
 hash=${hash%% *}
 
-current=$("$DOCKER" image inspect --format '{{ index .Config.Labels "cip.build-hash" }}' "$TAG" 2>/dev/null || true)
-if [[ $current == "$hash" ]]; then
+if image_current "$TAG" "$hash"; then
 	echo "proxy image current"
 	exit 0
 fi
-old_id=$("$DOCKER" image inspect --format '{{ .Id }}' "$TAG" 2>/dev/null || true)
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/cip-proxy-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
@@ -59,15 +59,5 @@ trap 'rm -rf "$ctx"' EXIT
 	cp -p "$f" "$ctx/$f"
 done)
 
-mkdir -p "$(dirname "$BUILD_LOG")"
-if ! "$DOCKER" build --network "$NETWORK" --label "cip.build-hash=$hash" \
-        -f "$ctx/docker/Dockerfile" -t "$TAG" "$ctx" >"$BUILD_LOG" 2>&1; then
-	cat "$BUILD_LOG" >&2
-	die "docker build of $TAG failed (log: $BUILD_LOG)"
-fi
-
-new_id=$("$DOCKER" image inspect --format '{{ .Id }}' "$TAG")
-if [[ -n $old_id && $old_id != "$new_id" ]]; then
-	"$DOCKER" image rm "$old_id" >/dev/null 2>&1 || true
-fi
+image_build "$TAG" "$hash" "$BUILD_LOG" "$ctx" -f "$ctx/docker/Dockerfile"
 echo "proxy image $TAG built"

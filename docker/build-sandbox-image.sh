@@ -29,6 +29,8 @@ NETWORK=${CI_BUILD_NETWORK:-host}
 [[ -f $DOCKERFILE ]] || die "$DOCKERFILE missing"
 
 if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
+# shellcheck source=image-lib.sh
+. "$SCRIPT_DIR/image-lib.sh"
 
 "$ROOT/contrib/ensure-dockerd.sh"
 "$SCRIPT_DIR/bootstrap-base.sh"
@@ -38,12 +40,10 @@ hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER";
 	(cd "$SCRIPT_DIR/sandbox" && sha256sum -- python/* ts/* r/*); } | sha256sum)
 hash=${hash%% *}
 
-current=$("$DOCKER" image inspect --format '{{ index .Config.Labels "cip.build-hash" }}' "$TAG" 2>/dev/null || true)
-if [[ $current == "$hash" ]]; then
+if image_current "$TAG" "$hash"; then
     echo "sandbox image current"
     exit 0
 fi
-old_id=$("$DOCKER" image inspect --format '{{ .Id }}' "$TAG" 2>/dev/null || true)
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/cip-sandbox-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
@@ -53,17 +53,5 @@ cp -R "$PYDIR" "$ctx/python"
 cp -R "$SCRIPT_DIR/sandbox/ts" "$ctx/ts"
 cp -R "$SCRIPT_DIR/sandbox/r" "$ctx/r"
 
-mkdir -p "$(dirname "$BUILD_LOG")"
-if ! "$DOCKER" build --network "$NETWORK" --label "cip.build-hash=$hash" \
-        -t "$TAG" "$ctx" >"$BUILD_LOG" 2>&1; then
-    cat "$BUILD_LOG" >&2
-    die "docker build of $TAG failed (log: $BUILD_LOG)"
-fi
-
-# Drop the image TAG pointed at before, if nothing else uses it (its
-# layers below the runner are shared with the new image).
-new_id=$("$DOCKER" image inspect --format '{{ .Id }}' "$TAG")
-if [[ -n $old_id && $old_id != "$new_id" ]]; then
-    "$DOCKER" image rm "$old_id" >/dev/null 2>&1 || true
-fi
+image_build "$TAG" "$hash" "$BUILD_LOG" "$ctx"
 echo "sandbox image $TAG built"

@@ -60,6 +60,16 @@ def rand(n=8):
     return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
 
 
+def wait_for(predicate, what, timeout=30, every=0.1):
+    """Poll until predicate() holds; the bound is generous (a noisy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
 class Reply:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.raw = status, headers, body

@@ -3,17 +3,7 @@ import subprocess
 import threading
 import time
 
-from conftest import KEY
-
-
-def wait_for(predicate, what, timeout=30):
-    """Poll until predicate() holds; the bound is generous (a noisy machine)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what}")
+from conftest import KEY, wait_for
 
 
 def listed(d):

@@ -10,16 +10,7 @@ call), and when every container is busy the answer is 503.
 import threading
 import time
 
-from conftest import docker
-
-
-def wait_for(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}")
+from conftest import docker, wait_for
 
 
 def sessions(d):
