@@ -305,8 +305,10 @@ queue_response(struct http_req *req, int status, struct MHD_Response *r, const c
 	 * One request per connection.  LibreChat (Node 20) pools sockets in one
 	 * agent for axios and node-fetch; axios's 5 s timeout on a freshness
 	 * check stays on the pooled socket, and a following /exec that runs
-	 * over 5 s on it dies with "socket hang up".  A closed socket is never
-	 * reused; a new loopback or LAN connection costs well under 1 ms.
+	 * over 5 s on it dies with "socket hang up".  LibreChat also calls
+	 * /exec itself with axios (readSandboxFile, 15 s), so no route is safe
+	 * to keep.  A closed socket is never reused; a new loopback or LAN
+	 * connection costs well under 1 ms.
 	 */
 	MHD_add_response_header(r, "Connection", "close");
 	for (i = 0; i < req->nhdr; i++)
