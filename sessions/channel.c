@@ -41,6 +41,15 @@ channel_broken(const struct channel *ch)
 	return ch->broken;
 }
 
+int
+channel_idle_ok(struct channel *ch)
+{
+	/* The runner never speaks unasked: anything readable is an EOF or worse. */
+	if (!ch->broken && !docker_stream_quiet(ch->st))
+		ch->broken = 1;
+	return !ch->broken;
+}
+
 const char *
 channel_stderr(const struct channel *ch)
 {

@@ -70,7 +70,7 @@ discard(struct pool *p, struct sandbox *sb, const char *why)
 	if (docker_remove(p->dk, sb->id, &err) != DOCKER_OK)
 		log_error("pool: cannot remove container %.12s: %s", sb->id, err.msg);
 	else
-		log_debug("pool: container %.12s removed (%s)", sb->id, why);
+		log_info("pool: container %.12s removed (%s)", sb->id, why);
 }
 
 /* Make one sandbox with a reserved slot; 0 if it joined the pool. */
@@ -169,7 +169,7 @@ pool_take(struct pool *p, struct sandbox *out)
 		/* No refill signal here: the taker kicks once its request is
 		 * answered, so a container start does not compete with its run. */
 		pthread_mutex_unlock(&p->mu);
-		if (!channel_broken(sb.ch)) {
+		if (channel_idle_ok(sb.ch)) {
 			*out = sb;
 			return 0;
 		}

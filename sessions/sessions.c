@@ -487,7 +487,7 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 	struct docker_err err = { 0, "" };
 	int running = 0, rc;
 
-	if (s->ch && !channel_broken(s->ch))
+	if (s->ch && channel_idle_ok(s->ch))
 		return SESS_OK;
 	channel_close(s->ch);
 	s->ch = NULL;

@@ -680,6 +680,17 @@ docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int tim
 	return 0;
 }
 
+int
+docker_stream_quiet(struct docker_stream *s)
+{
+	struct pollfd pf = { s->fd, POLLIN, 0 };
+
+	if (s->preoff < s->prelen)
+		return 0;
+	/* Readable (data, EOF or an error) while nothing was asked: not quiet. */
+	return poll(&pf, 1, 0) == 0;
+}
+
 long
 docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms)
 {

@@ -98,5 +98,7 @@ int docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int
 /* Bytes received (> 0), 0 at EOF, or -errno (-ETIMEDOUT when nothing came). */
 long docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms);
 void docker_stream_close(struct docker_stream *s);
+/* 1 if nothing waits to be read on s: no unasked bytes, no EOF, no error. */
+int docker_stream_quiet(struct docker_stream *s);
 
 #endif

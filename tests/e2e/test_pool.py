@@ -180,3 +180,19 @@ def test_startup_removes_unused_pool_containers_and_keeps_taken_ones(make_daemon
     # SIGTERM: pooled containers go even when sessions keep theirs.
     d.stop()
     assert all_containers(d) == {held}
+
+
+def test_pooled_channels_cut_by_the_engine_are_not_handed_out(make_daemon, tmp_path):
+    from test_errors import CuttableEngine
+    engine = CuttableEngine(str(tmp_path / "engine.sock"))
+    d = make_daemon(CI_POOL_SIZE="2", CI_DOCKER_HOST=f"unix://{engine.path}")
+    wait_for(pool_full(d, 2), "the pool filled")
+    stale = pooled(d)
+    # Every stream the daemon holds ends, as in an engine restart.
+    engine.cut()
+    engine.restore()
+    # The first new session after it runs at once: no dead channel is used.
+    assert d.exec("print('fresh')")["stdout"] == "fresh\n"
+    wait_for(pool_full(d, 2), "the pool refilled")
+    assert not (stale & pooled(d)), "a pooled sandbox with a dead channel stayed"
+    assert "its channel broke while it waited" in d.logtext()
