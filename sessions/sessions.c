@@ -409,7 +409,9 @@ evict_lru(struct sessions *sm)
 	struct evict_ctx e = { sm, "evicted: CI_MAX_LIVE_CONTAINERS reached and it was "
 	    "the least recently used", 0, 0, 1 };
 
-	db_session_holding(sm->db, LLONG_MAX, 32, evict_one, &e);
+	/* No limit: a long run leaves its session's last use old, so the oldest
+	 * rows may all be busy while a newer one is idle. */
+	db_session_holding(sm->db, LLONG_MAX, INT_MAX, evict_one, &e);
 	metrics_evicted(sm->mx, "lru", e.evicted);
 	return e.evicted;
 }

@@ -196,3 +196,18 @@ def test_pooled_channels_cut_by_the_engine_are_not_handed_out(make_daemon, tmp_p
     wait_for(pool_full(d, 2), "the pool refilled")
     assert not (stale & pooled(d)), "a pooled sandbox with a dead channel stayed"
     assert "its channel broke while it waited" in d.logtext()
+
+
+def test_eviction_skips_a_busy_session_even_when_it_is_the_oldest(make_daemon):
+    d = make_daemon(CI_POOL_SIZE="0", CI_MAX_LIVE_CONTAINERS="3")
+    s = [d.exec("print(1)")["session_id"] for _ in range(3)]
+    done = []
+    t = threading.Thread(target=lambda: done.append(
+        d.exec("import time; time.sleep(3); print('long')", session=s[0])))
+    t.start()
+    time.sleep(0.7)                    # s[0], the oldest use, is now mid-run
+    s.append(d.exec("print('new')")["session_id"])
+    live = {k: v["live"] for k, v in sessions(d).items()}
+    assert live == {s[0]: True, s[1]: False, s[2]: True, s[3]: True}
+    t.join()
+    assert done[0]["stdout"] == "long\n"
