@@ -40,4 +40,6 @@ left=$("$CLI" ps -aq --filter label=cip.e2e.runner=1)
 cd "$CIP_SRCDIR/tests/e2e"
 PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1
-exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} .
+# CIP_E2E_SELECT: a pytest -k expression (run-all.sh's distcheck stage).
+if [ -n "${CIP_E2E_SELECT:-}" ]; then set -- -k "$CIP_E2E_SELECT"; else set --; fi
+exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} "$@" .
