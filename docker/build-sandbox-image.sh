@@ -8,6 +8,9 @@
 # TAG already has the current hash the build is skipped. The build log is
 # kept in $CI_SANDBOX_BUILD_LOG (default ${TMPDIR:-/tmp}/cip-sandbox-build.log)
 # and printed only if the build fails.
+# The Node packages come from the npm registry, as sandbox/node/package-lock.json
+# pins them (npm ci, no install scripts), into the build context; the image
+# build itself needs only Debian's archive.
 # Env: CI_BUILD_NETWORK  network for RUN steps (default: host, so apt reaches
 #                        the mirror exactly as the host does)
 set -euo pipefail
@@ -35,9 +38,11 @@ if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 "$ROOT/contrib/ensure-dockerd.sh"
 "$SCRIPT_DIR/bootstrap-base.sh"
 
-PYDIR=$SCRIPT_DIR/sandbox/python
+SANDBOX=$SCRIPT_DIR/sandbox
+# Every input of the image; a change to any of them rebuilds it.
 hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER";
-	(cd "$SCRIPT_DIR/sandbox" && sha256sum -- python/* ts/* r/*); } | sha256sum)
+	(cd "$SANDBOX" && sha256sum -- python/* ts/* r/* hints/* node/package.json \
+		node/package-lock.json); } | sha256sum)
 hash=${hash%% *}
 
 if image_current "$TAG" "$hash"; then
@@ -49,9 +54,18 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/cip-sandbox-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 cp "$DOCKERFILE" "$ctx/Dockerfile"
 install -m 0755 "$RUNNER" "$ctx/runner"
-cp -R "$PYDIR" "$ctx/python"
-cp -R "$SCRIPT_DIR/sandbox/ts" "$ctx/ts"
-cp -R "$SCRIPT_DIR/sandbox/r" "$ctx/r"
+for d in python ts r hints; do cp -R "$SANDBOX/$d" "$ctx/$d"; done
+command -v npm >/dev/null 2>&1 || die "npm not installed (run contrib/install-deps.sh)"
+mkdir "$ctx/node"
+cp "$SANDBOX/node/package.json" "$SANDBOX/node/package-lock.json" "$ctx/node/"
+if ! (cd "$ctx/node" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund) >"$BUILD_LOG" 2>&1; then
+	cat "$BUILD_LOG" >&2
+	die "npm ci of docker/sandbox/node failed (log: $BUILD_LOG)"
+fi
+mv "$ctx/node/node_modules" "$ctx/node_modules"
+# COPY keeps the context's modes: readable by the sandbox user as they are,
+# with no chmod layer that would copy all of node_modules again.
+chmod -R a+rX,go-w "$ctx"
 
 image_build "$TAG" "$hash" "$BUILD_LOG" "$ctx"
 echo "sandbox image $TAG built"

@@ -544,8 +544,17 @@ static const char *const run_env[] = {
 	/* Bare plt.show() and plotly's fig.show() write files (docker/sandbox/python). */
 	"MPLBACKEND=module://cip_mpl_backend", "MPLCONFIGDIR=/tmp/.matplotlib",
 	"PYTHONPATH=/opt/cip/python",
+	/* A package require() cannot find gets a note on what is here instead. */
+	"NODE_OPTIONS=--require=/opt/cip/hints/node-hints.js",
 	/* Output written before a timeout kill still reaches the user. */
 	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+	/*
+	 * Profiles and caches stay out of /mnt/data, the user's files: Debian's
+	 * LibreOffice ignores XDG_CONFIG_HOME but reads its bootstrap variable
+	 * UserInstallation from the environment.
+	 */
+	"XDG_CONFIG_HOME=/tmp/.config", "XDG_CACHE_HOME=/tmp/.cache",
+	"UserInstallation=file:///tmp/.config/libreoffice",
 	/* Go builds offline, its caches in /tmp, not in the user's /mnt/data. */
 	"GOCACHE=/tmp/.cache/go-build", "GOPATH=/tmp/go", "GOFLAGS=-buildvcs=false",
 	"GO111MODULE=auto", "GOTELEMETRY=off", "CGO_ENABLED=0",
