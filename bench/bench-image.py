@@ -14,7 +14,7 @@ noise hits every image alike:
   plot       a bar chart with a title, saved as PNG (the common task)
   first-plot the same in a sandbox whose MPLCONFIGDIR is still empty,
              as in a new session: matplotlib's font list is built or copied
-  node       node -e 0, with the proxy's NODE_OPTIONS preload
+  node       node -e 0 (the image's node, with its preload if it has one)
 
 It prints the median and p90 of each case per image, the ratio of each
 image's median to the first image's, and each image's size.  A measurement,
@@ -35,7 +35,6 @@ RUN_ENV = {
     "HOME": "/mnt/data", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
     "MPLBACKEND": "module://cip_mpl_backend", "MPLCONFIGDIR": "/tmp/.matplotlib",
     "PYTHONPATH": "/opt/cip/python", "PYTHONDONTWRITEBYTECODE": "1",
-    "NODE_OPTIONS": "--require=/opt/cip/hints/node-hints.js",
     "XDG_CONFIG_HOME": "/tmp/.config", "XDG_CACHE_HOME": "/tmp/.cache",
 }
 

@@ -544,8 +544,6 @@ static const char *const run_env[] = {
 	/* Bare plt.show() and plotly's fig.show() write files (docker/sandbox/python). */
 	"MPLBACKEND=module://cip_mpl_backend", "MPLCONFIGDIR=/tmp/.matplotlib",
 	"PYTHONPATH=/opt/cip/python",
-	/* A package require() cannot find gets a note on what is here instead. */
-	"NODE_OPTIONS=--require=/opt/cip/hints/node-hints.js",
 	/* Output written before a timeout kill still reaches the user. */
 	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
 	/*

@@ -122,6 +122,8 @@ def test_node_finds_the_packages_from_anywhere_and_hints_the_rest(daemon):
     assert "[sandbox] puppeteer is not installed here" in err and "no browser" in err, err
     assert "[sandbox] Cannot find 'left-pad-xyz': nothing can be installed" in err, err
     assert "MODULE_NOT_FOUND" in err, err  # the same error, with its code
+    r = daemon.exec("require('sharp');\n", lang="js")
+    assert r["code"] == 1 and "[sandbox] sharp is not installed here" in r["stderr"], r
 
 
 def test_matplotlib_starts_from_the_images_font_list(daemon):

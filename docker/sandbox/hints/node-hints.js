@@ -1,4 +1,4 @@
-// Preloaded into every Node run (NODE_OPTIONS=--require): when require()
+// Preloaded into every Node run (hints/node, the sandbox's node): when require()
 // cannot find a package, its error says that nothing can be installed in
 // the sandbox (no network) and what to use instead, from hints.json.  The
 // error is the same error, with the same code; only its message grows.
