@@ -24,22 +24,41 @@ def install(fm):
     original = fm.FontManager._find_fonts_by_props
     if getattr(original, "cip_fallback", False):
         return
+    picked = {}   # (style, weight) -> fallback paths
 
     def find_with_fallback(self, prop, fontext="ttf", *args, **kwargs):
         paths = original(self, prop, fontext, *args, **kwargs)
         if fontext != "ttf":
             return paths
         prop = fm.FontProperties._from_any(prop)
-        for family in FALLBACK:
-            extra = prop.copy()
-            extra.set_family(family)
-            try:
-                path = self.findfont(extra, fontext, fallback_to_default=False)
-            except ValueError:
-                continue  # not in this image (a derived one may lack it)
-            if path not in paths:
-                paths.append(path)
-        return paths
+        key = (prop.get_style(), _weight(fm, prop.get_weight()))
+        if key not in picked:
+            picked[key] = _fallback_paths(fm, self.ttflist, *key)
+        return paths + [p for p in picked[key] if p not in paths]
 
     find_with_fallback.cip_fallback = True
     fm.FontManager._find_fonts_by_props = find_with_fallback
+
+
+def _weight(fm, w):
+    return w if isinstance(w, int) else fm.weight_dict.get(w, 400)
+
+
+def _fallback_paths(fm, ttflist, style, weight):
+    """Each FALLBACK family's face nearest to style and weight.
+
+    Picked from the font list directly: findfont would score every font in
+    the image (some 475) once per family and per text size, tens of
+    milliseconds a chart.
+    """
+    faces = {}
+    for entry in ttflist:
+        if entry.name in FALLBACK:
+            faces.setdefault(entry.name, []).append(entry)
+    paths = []
+    for family in FALLBACK:
+        if family in faces:  # a derived image may lack some
+            best = min(faces[family], key=lambda e: (e.style != style,
+                                                     abs(_weight(fm, e.weight) - weight)))
+            paths.append(best.fname)
+    return paths
