@@ -1,0 +1,148 @@
+/*
+ * One /exec, in order: resolve and lock the session, make sure it has a
+ * container and an open channel, write the code, put the inputs, run,
+ * capture the outputs.  A channel that died between calls is found on first
+ * use and the exec is retried once.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessions_int.h"
+
+void
+exec_result_free(struct exec_result *res)
+{
+	size_t i;
+
+	free(res->out);
+	free(res->err);
+	for (i = 0; i < res->nfiles; i++)
+		free(res->files[i].name);
+	free(res->files);
+	res->out = res->err = NULL;
+	res->files = NULL;
+	res->nfiles = 0;
+}
+
+/* Write the code and run it.  Caller holds s->lock; s has a channel. */
+static int
+run_in_session(struct sessions *sm, struct session *s, const char *user,
+    const struct exec_req *req, struct exec_result *res, int *lost, char *why, size_t whylen)
+{
+	const struct cfg *c = sm->cfg;
+	char namebuf[300];
+	const char *file = lang_file(req->lang, req->code, namebuf, sizeof(namebuf));
+	struct proto_msg *put = build_put(req, file), *run = build_run(c, req, file), *rep = NULL;
+	struct workspace *after = NULL;
+	char detail[600];
+	int r, rc = SESS_OK;
+
+	*lost = 0;
+	if (!put || !run) {
+		snprintf(why, whylen, "out of memory");
+		rc = SESS_EINTERNAL;
+		goto out;
+	}
+	r = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail));
+	proto_msg_free(rep);
+	rep = NULL;
+	/* What was there before, unless the last run already told us. */
+	if (r == 0 && !s->ws)
+		r = list_workspace(c, s, &s->ws, detail, sizeof(detail));
+	if (r == 0 && (r = put_inputs(sm, s, user, req, why, whylen, detail, sizeof(detail))) < -2) {
+		rc = r;		/* a bad ref, not a sandbox failure */
+		goto out;
+	}
+	if (r < 0) {
+		*lost = r == -1;	/* before the run: safe to retry */
+		goto sandbox_failed;
+	}
+	r = runner_call(s, run, &rep, c->max_run_timeout_s * 1000 + RUN_GRACE_MS,
+	    detail, sizeof(detail));
+	if (r < 0)
+		goto sandbox_failed;
+	if (result_from_reply(c, rep, res) < 0) {
+		snprintf(why, whylen, "out of memory");
+		rc = SESS_EINTERNAL;
+		goto out;
+	}
+	/* Outputs are captured whatever the exit status or a timeout. */
+	if ((r = list_workspace(c, s, &after, detail, sizeof(detail))) < 0) {
+		log_error("session %s: outputs not listed: %s", s->id, detail);
+		if (r == -1)
+			forget_channel(s);
+		goto out;
+	}
+	capture_outputs(sm, s, user, req, file, after, res);
+	workspace_free(s->ws);
+	s->ws = after;
+	goto out;
+sandbox_failed:
+	log_error("session %s: %s", s->id, detail);
+	if (r == -1)
+		forget_channel(s);
+	snprintf(why, whylen, "the sandbox failed during the run; try again");
+	rc = SESS_ESANDBOX;
+out:
+	proto_msg_free(put);
+	proto_msg_free(run);
+	proto_msg_free(rep);
+	return rc;
+}
+
+int
+sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
+    struct exec_result *res, char *why, size_t whylen)
+{
+	struct db_session row;
+	struct session *s;
+	int rc, lost, attempt;
+
+	memset(res, 0, sizeof(*res));
+	for (attempt = 0;; attempt++) {
+		if (registry_resolve(sm, user, req, &row) < 0) {
+			snprintf(why, whylen, "session store unavailable");
+			return SESS_EINTERNAL;
+		}
+		pthread_mutex_lock(&sm->mu);
+		s = registry_get(sm, &row);
+		pthread_mutex_unlock(&sm->mu);
+		if (!s) {
+			snprintf(why, whylen, "out of memory");
+			return SESS_EINTERNAL;
+		}
+		pthread_mutex_lock(&s->lock);
+		/* Ended (deleted, expired) while we waited: resolve again. */
+		if (!s->gone)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		session_release(sm, s);
+		if (attempt == 3) {
+			snprintf(why, whylen, "the session ended while this call waited; try again");
+			return SESS_EINTERNAL;
+		}
+	}
+	memcpy(res->session_id, s->id, sizeof(res->session_id));
+	/* A channel that died between calls is found out on first use: retry once. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((rc = ensure_channel(sm, s, why, whylen)) != SESS_OK)
+			break;
+		rc = run_in_session(sm, s, user, req, res, &lost, why, whylen);
+		if (rc == SESS_OK || !lost)
+			break;
+		exec_result_free(res);
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* Answered: now a pool that gave a sandbox may make the next. */
+	pool_kick(sm->pool);
+	if (rc == SESS_OK) {
+		db_session_touch(sm->db, s->id, clock_wall_ms());
+		log_info("session %s: exec %s exit=%d%s %ldms, %zu file(s)", s->id, req->lang->id,
+		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms, res->nfiles);
+	}
+	session_release(sm, s);
+	return rc;
+}

@@ -1,0 +1,162 @@
+/*
+ * Talking to a session's runner: the environment of every run, the PUT
+ * and RUN requests, one request and its reply over the channel, and the
+ * exec_result a run's reply becomes.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessions_int.h"
+
+/* One request and its reply; an error reply or a lost channel is an error. */
+int
+runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
+    int timeout_ms, char *detail, size_t detlen)
+{
+	int r = channel_call(s->ch, req, rep, timeout_ms);
+
+	if (r < 0) {
+		snprintf(detail, detlen, "runner channel: %s (%.200s)", strerror(-r),
+		    channel_stderr(s->ch));
+		return -1;
+	}
+	if (proto_msg_type(*rep) != PROTO_OK) {
+		const char *e = proto_get(*rep, "error", NULL);
+		snprintf(detail, detlen, "runner: %.300s", e ? e : "unknown error");
+		return -2;
+	}
+	return 0;
+}
+
+static const char *const run_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/mnt/data", "LANG=C.UTF-8", "TMPDIR=/tmp", "USER=sandbox",
+	/* Bare plt.show() and plotly's fig.show() write files (docker/sandbox/python). */
+	"MPLBACKEND=module://cip_mpl_backend", "MPLCONFIGDIR=/tmp/.matplotlib",
+	"PYTHONPATH=/opt/cip/python",
+	/* Output written before a timeout kill still reaches the user. */
+	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+	/*
+	 * Profiles and caches stay out of /mnt/data, the user's files: Debian's
+	 * LibreOffice ignores XDG_CONFIG_HOME but reads its bootstrap variable
+	 * UserInstallation from the environment.
+	 */
+	"XDG_CONFIG_HOME=/tmp/.config", "XDG_CACHE_HOME=/tmp/.cache",
+	"UserInstallation=file:///tmp/.config/libreoffice",
+	/* Go builds offline, its caches in /tmp, not in the user's /mnt/data. */
+	"GOCACHE=/tmp/.cache/go-build", "GOPATH=/tmp/go", "GOFLAGS=-buildvcs=false",
+	"GO111MODULE=auto", "GOTELEMETRY=off", "CGO_ENABLED=0",
+	NULL,
+};
+
+struct proto_msg *
+build_run(const struct cfg *c, const struct exec_req *req, const char *file)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_RUN);
+	size_t i;
+	int bad = !m;
+
+	for (i = 0; !bad && req->lang->run[i]; i++)
+		bad |= proto_add_str(m, "argv", strcmp(req->lang->run[i], "{file}") == 0 ?
+		    file : req->lang->run[i]);
+	for (i = 0; !bad && i < req->nargs; i++)
+		bad |= proto_add_str(m, "argv", req->args[i]);
+	for (i = 0; !bad && run_env[i]; i++)
+		bad |= proto_add_str(m, "env", run_env[i]);
+	if (!bad)
+		bad |= proto_add_str(m, "cwd", "/mnt/data") |
+		    proto_add_u64(m, "timeout_ms", (uint64_t)c->max_run_timeout_s * 1000) |
+		    proto_add_u64(m, "max_output", (uint64_t)c->max_output_bytes);
+	if (bad) {
+		proto_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+struct proto_msg *
+build_put(const struct exec_req *req, const char *file)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_PUT);
+
+	if (m && (proto_add_str(m, "path", file) < 0 ||
+	    proto_add(m, "data", req->code, req->code_len) < 0)) {
+		proto_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Copy one output stream out of the reply, with a marker if it was cut. */
+static int
+take_stream(const struct proto_msg *rep, const char *key, const char *totkey,
+    char **out, size_t *len, unsigned long long *total)
+{
+	const char *v = proto_get(rep, key, len);
+	uint64_t tot = 0;
+	char note[96];
+	size_t nl = 0;
+
+	if (!v) {
+		v = "";
+		*len = 0;
+	}
+	proto_get_u64(rep, totkey, &tot);
+	*total = tot;
+	if (tot > *len)
+		nl = (size_t)snprintf(note, sizeof(note),
+		    "\n[output truncated: %llu of %llu bytes shown]\n",
+		    (unsigned long long)*len, (unsigned long long)tot);
+	if (!(*out = malloc(*len + nl + 1)))
+		return -1;
+	memcpy(*out, v, *len);
+	memcpy(*out + *len, note, nl);
+	*len += nl;
+	(*out)[*len] = '\0';
+	return 0;
+}
+
+/* Append a line for the model to the stderr of res. */
+static int
+append_note(struct exec_result *res, const char *note)
+{
+	size_t n = strlen(note), sep = res->err_len && res->err[res->err_len - 1] != '\n';
+	char *grown = realloc(res->err, res->err_len + sep + n + 1);
+
+	if (!grown)
+		return -1;
+	res->err = grown;
+	if (sep)
+		res->err[res->err_len++] = '\n';
+	memcpy(res->err + res->err_len, note, n + 1);
+	res->err_len += n;
+	return 0;
+}
+
+int
+result_from_reply(const struct cfg *c, const struct proto_msg *rep, struct exec_result *res)
+{
+	uint64_t v;
+	char note[200];
+
+	if (take_stream(rep, "stdout", "stdout_total", &res->out, &res->out_len, &res->out_total) < 0 ||
+	    take_stream(rep, "stderr", "stderr_total", &res->err, &res->err_len, &res->err_total) < 0)
+		return -1;
+	res->exit_code = proto_get_u64(rep, "exit_code", &v) == 0 && v < 256 ? (int)v : 255;
+	res->signal = proto_get_u64(rep, "signal", &v) == 0 && v < 65 ? (int)v : 0;
+	res->timed_out = proto_get_u64(rep, "timed_out", &v) == 0 && v;
+	res->wall_ms = proto_get_u64(rep, "wall_ms", &v) == 0 && v < 1000000000 ? (long)v : 0;
+	if (res->timed_out)
+		snprintf(note, sizeof(note), "Execution timed out after %d s: every process of "
+		    "the run was stopped.\n", c->max_run_timeout_s);
+	else if (res->signal == 9)
+		/* Nobody else sends SIGKILL in the sandbox: it is the OOM killer. */
+		snprintf(note, sizeof(note), "Killed by SIGKILL: most likely the program ran out of memory (the sandbox "
+		    "limit is %d MiB).\n", c->max_memory_mb);
+	else
+		return 0;
+	return append_note(res, note);
+}

@@ -1,0 +1,121 @@
+/*
+ * The sweeper: sessions past their TTL end (never one mid-run), idle
+ * sessions give back their container, files past retention are deleted; on
+ * a thread that wakes every CI_SWEEP_INTERVAL_SECONDS.
+ */
+#include "config.h"
+
+#include <time.h>
+
+#include "sessions_int.h"
+
+struct sweep_count {
+	struct sessions *sm;
+	int expired, busy;
+	long files;
+};
+
+static int
+expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
+{
+	struct sweep_count *n = ctx;
+	struct sessions *sm = n->sm;
+	struct session *s = registry_cached(sm, row->id);
+
+	if (!s) {
+		remove_uncached_container(sm, row);
+		db_session_set_state(sm->db, row->id, "expired");
+		log_info("session %s expired", row->id);
+		n->expired++;
+		return 0;
+	}
+	/* Mid-run: never cut short; the next sweep takes it. */
+	if (pthread_mutex_trylock(&s->lock) == 0) {
+		session_retire(sm, s, "expired", "its TTL ran out");
+		pthread_mutex_unlock(&s->lock);
+		n->expired++;
+	} else {
+		n->busy++;
+	}
+	session_release(sm, s);
+	return 0;
+}
+
+static int
+expire_file(const struct db_file *f, void *ctx)
+{
+	struct sweep_count *n = ctx;
+
+	if (files_delete(n->sm->db, n->sm->blobs, f->bucket, f->id) == 0)
+		n->files++;
+	return 0;
+}
+
+void
+sessions_sweep(struct sessions *sm)
+{
+	const struct cfg *c = sm->cfg;
+	struct sweep_count n = { sm, 0, 0, 0 };
+	long long now = clock_wall_ms();
+
+	db_session_expired(sm->db, now, session_ttl_ms(c), c->session_ttl_idle, expire_one, &n);
+	if (c->container_idle_min > 0)
+		evict_idle(sm, now - (long long)(c->container_idle_min * 60000.0));
+	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
+	    expire_file, &n);
+	metrics_sessions_ended(sm->mx, n.expired, 0);
+	metrics_sweep_done(sm->mx);
+	if (n.expired || n.busy || n.files)
+		log_info("sweep: %d session(s) expired, %d mid-run left for the next sweep, "
+		    "%ld file(s) past retention deleted", n.expired, n.busy, n.files);
+}
+
+static void *
+sweeper_main(void *arg)
+{
+	struct sessions *sm = arg;
+	long long ns = (long long)(sm->cfg->sweep_interval_s * 1e9);
+	struct timespec until;
+
+	pthread_mutex_lock(&sm->sweep_mu);
+	while (!sm->stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)(ns / 1000000000LL);
+		until.tv_nsec += (long)(ns % 1000000000LL);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sm->sweep_cv, &sm->sweep_mu, &until);
+		if (sm->stopping)
+			break;
+		pthread_mutex_unlock(&sm->sweep_mu);
+		sessions_sweep(sm);
+		pthread_mutex_lock(&sm->sweep_mu);
+	}
+	pthread_mutex_unlock(&sm->sweep_mu);
+	return NULL;
+}
+
+int
+sessions_start_sweeper(struct sessions *sm)
+{
+	int rc = pthread_create(&sm->sweeper, NULL, sweeper_main, sm);
+
+	if (rc == 0)
+		sm->sweeping = 1;
+	return -rc;
+}
+
+void
+sessions_stop_sweeper(struct sessions *sm)
+{
+	if (!sm->sweeping)
+		return;
+	pthread_mutex_lock(&sm->sweep_mu);
+	sm->stopping = 1;
+	pthread_cond_signal(&sm->sweep_cv);
+	pthread_mutex_unlock(&sm->sweep_mu);
+	pthread_join(sm->sweeper, NULL);
+	sm->sweeping = 0;
+}
