@@ -139,7 +139,8 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	/* Answered: now a pool that gave a sandbox may make the next. */
 	pool_kick(sm->pool);
 	if (rc == SESS_OK) {
-		db_session_touch(sm->db, s->id, clock_wall_ms());
+		if (db_session_touch(sm->db, s->id, clock_wall_ms()) < 0)
+			store_failed(sm, "record its last use", s->id);
 		log_info("session %s: exec %s exit=%d%s %ldms, %zu file(s)", s->id, req->lang->id,
 		    res->exit_code, res->timed_out ? " timeout" : "", res->wall_ms, res->nfiles);
 	}

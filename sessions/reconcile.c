@@ -80,8 +80,8 @@ reconcile_labelled(const struct docker_container *c, void *ctx)
 		remove_container(rc, c->id, "not running");
 		return 0;
 	}
-	if (!row.container_id[0])
-		db_session_set_container(sm->db, row.id, c->id);
+	if (!row.container_id[0] && db_session_set_container(sm->db, row.id, c->id) < 0)
+		store_failed(sm, "record its container", row.id);
 	remember(&rc->kept, c->id);
 	rc->adopted++;
 	return 0;
@@ -133,7 +133,10 @@ forget_gone(const struct db_session *row, long files, long long bytes, void *ctx
 	for (i = 0; i < rc->kept.n; i++)
 		if (strcmp(rc->kept.ids[i], row->container_id) == 0)
 			return 0;
-	db_session_set_container(rc->sm->db, row->id, NULL);
+	if (db_session_set_container(rc->sm->db, row->id, NULL) < 0) {
+		store_failed(rc->sm, "forget its lost container", row->id);
+		return 0;
+	}
 	log_info("startup: session %s lost its container; its next call re-creates it", row->id);
 	return 0;
 }

@@ -13,6 +13,14 @@
 
 #include "sessions_int.h"
 
+/* A database or file-store write that failed: logged and counted, never taken for done. */
+void
+store_failed(struct sessions *sm, const char *what, const char *id)
+{
+	log_error("session %s: could not %s in storage", id, what);
+	metrics_store_failed(sm->mx);
+}
+
 struct sessions *
 sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs,
     struct metrics *mx)
@@ -108,7 +116,10 @@ session_retire(struct sessions *sm, struct session *s, const char *state, const 
 		registry_unlink(sm, s);
 	pthread_mutex_unlock(&sm->mu);
 	drop_container(sm, s, why);
-	db_session_set_state(sm->db, s->id, state);
+	if (db_session_set_state(sm->db, s->id, state) < 0) {
+		store_failed(sm, "record its end", s->id);
+		return;
+	}
 	log_info("session %s %s", s->id, strcmp(state, "expired") == 0 ? "expired" : "ended");
 }
 
@@ -122,18 +133,32 @@ remove_uncached_container(struct sessions *sm, const struct db_session *row)
 		log_error("session %s: %s", row->id, err.msg);
 }
 
+struct delete_ctx {
+	struct sessions *sm;
+	int failed;
+};
+
+/* Delete one of the session's files, row and blob; count a failure. */
 static int
 delete_file_row(const struct db_file *f, void *ctx)
 {
-	struct sessions *sm = ctx;
+	struct delete_ctx *d = ctx;
 
-	files_delete(sm->db, sm->blobs, f->bucket, f->id);
+	if (files_delete(d->sm->db, d->sm->blobs, f->bucket, f->id) < 0)
+		d->failed++;
 	return 0;
 }
 
+/*
+ * End the session id of user's (anyone's if user is NULL) with its
+ * container and files.  -ENOENT if there is no such active session; -EIO
+ * if it ended but storage kept some of it (logged and counted; file
+ * retention removes what is left).
+ */
 int
 sessions_delete(struct sessions *sm, const char *id, const char *user)
 {
+	struct delete_ctx d = { sm, 0 };
 	struct db_session row;
 	struct session *s;
 
@@ -148,9 +173,15 @@ sessions_delete(struct sessions *sm, const char *id, const char *user)
 	} else {
 		remove_uncached_container(sm, &row);
 	}
-	db_file_list(sm->db, id, delete_file_row, sm);
-	db_session_delete(sm->db, id);
+	if (db_file_list(sm->db, id, delete_file_row, &d) < 0)
+		d.failed++;
+	if (db_session_delete(sm->db, id) < 0)
+		d.failed++;
 	metrics_sessions_ended(sm->mx, 0, 1);
+	if (d.failed) {
+		store_failed(sm, "delete all of its files and its row", id);
+		return -EIO;
+	}
 	log_info("session %s deleted with its files", id);
 	return 0;
 }
@@ -221,7 +252,8 @@ close_one(const struct db_session *row, long files, long long bytes, void *ctx)
 	if (!s) {
 		if (row->container_id[0]) {
 			remove_uncached_container(sm, row);
-			db_session_set_container(sm->db, row->id, NULL);
+			if (db_session_set_container(sm->db, row->id, NULL) < 0)
+				store_failed(sm, "forget its container", row->id);
 		}
 		return 0;
 	}

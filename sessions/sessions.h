@@ -81,7 +81,8 @@ int sessions_list(struct sessions *sm, const char *user, session_info_cb cb, voi
 /*
  * End a session now: its container, its files and its row go.  Waits for an
  * exec in progress.  -ENOENT if there is no such active session of user
- * (of anyone's if user is NULL).
+ * (of anyone's if user is NULL); -EIO if it ended but storage kept some of
+ * its files (logged, counted in cip_store_failures_total).
  */
 int sessions_delete(struct sessions *sm, const char *id, const char *user);
 /*

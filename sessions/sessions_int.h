@@ -74,6 +74,7 @@ struct sessions {
 };
 
 /* sessions.c */
+void store_failed(struct sessions *sm, const char *what, const char *id);
 long long session_ttl_ms(const struct cfg *c);
 void session_retire(struct sessions *sm, struct session *s, const char *state,
     const char *why);

@@ -27,7 +27,7 @@ hold_sandbox(struct sessions *sm, struct session *s, struct sandbox *sb, const c
 	memcpy(s->container_id, sb->id, sizeof(s->container_id));
 	s->ch = sb->ch;
 	if (db_session_set_container(sm->db, s->id, sb->id) < 0)
-		log_warn("session %s: could not record container %.12s", s->id, sb->id);
+		store_failed(sm, "record its container", s->id);
 	log_info("session %s: container %.12s %s", s->id, sb->id, how);
 }
 
@@ -85,7 +85,8 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 			return;
 	}
 	s->container_id[0] = '\0';
-	db_session_set_container(sm->db, s->id, NULL);
+	if (db_session_set_container(sm->db, s->id, NULL) < 0)
+		store_failed(sm, "forget its container", s->id);
 	/* A slot is free: the pool may refill. */
 	pool_kick(sm->pool);
 }

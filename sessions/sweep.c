@@ -24,7 +24,10 @@ expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
 
 	if (!s) {
 		remove_uncached_container(sm, row);
-		db_session_set_state(sm->db, row->id, "expired");
+		if (db_session_set_state(sm->db, row->id, "expired") < 0) {
+			store_failed(sm, "record its expiry", row->id);	/* the next sweep tries again */
+			return 0;
+		}
 		log_info("session %s expired", row->id);
 		n->expired++;
 		return 0;

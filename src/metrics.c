@@ -42,7 +42,7 @@ struct metrics {
 	uint64_t execs[LANGS_MAX + 1][MX_NOUTCOMES];
 	struct histogram exec_latency, start_latency;
 	uint64_t sessions_created, sessions_expired, sessions_deleted, sweeps;
-	uint64_t evicted_lru, evicted_idle, pool_hits, pool_misses, busy;
+	uint64_t evicted_lru, evicted_idle, pool_hits, pool_misses, busy, store_failures;
 	long long started_ms;
 };
 
@@ -165,6 +165,13 @@ metrics_busy(struct metrics *mx)
 {
 	if (mx)
 		add(&mx->busy, 1);
+}
+
+void
+metrics_store_failed(struct metrics *mx)
+{
+	if (mx)
+		add(&mx->store_failures, 1);
 }
 
 /* "# HELP" and "# TYPE" lines of one family. */
@@ -295,6 +302,9 @@ metrics_render(const struct metrics *mx, const struct metrics_sample *now, struc
 	rc |= scalar(out, "cip_busy_total", "counter",
 	    "Requests answered 503: every container busy at CI_MAX_LIVE_CONTAINERS.",
 	    get(&mx->busy));
+	rc |= scalar(out, "cip_store_failures_total", "counter",
+	    "Database or file-store writes that failed (each is logged).",
+	    get(&mx->store_failures));
 	rc |= render_execs(out, mx);
 	rc |= render_histogram(out, "cip_exec_duration_seconds",
 	    "Latency of /exec requests that reached the sandbox or failed there, in seconds.",

@@ -50,6 +50,8 @@ void metrics_evicted(struct metrics *mx, const char *reason, int n);
 void metrics_pool_take(struct metrics *mx, int hit);
 /* A request refused with 503: every container busy at the cap. */
 void metrics_busy(struct metrics *mx);
+/* A database or blob-store write failed (it is logged where it happened). */
+void metrics_store_failed(struct metrics *mx);
 
 /* Append the whole exposition to out; -1 if memory ran out. */
 int metrics_render(const struct metrics *mx, const struct metrics_sample *now,

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attr.h"
+
 #define PROTO_KEY_MAX 15
 
 /* Requests */
@@ -37,9 +39,9 @@ void proto_msg_free(struct proto_msg *m);
 char proto_msg_type(const struct proto_msg *m);
 
 /* Add a field (the bytes are copied).  0, or -1 on a bad key or no memory. */
-int proto_add(struct proto_msg *m, const char *key, const void *val, size_t len);
-int proto_add_str(struct proto_msg *m, const char *key, const char *s);
-int proto_add_u64(struct proto_msg *m, const char *key, uint64_t v);
+CIP_MUST_CHECK int proto_add(struct proto_msg *m, const char *key, const void *val, size_t len);
+CIP_MUST_CHECK int proto_add_str(struct proto_msg *m, const char *key, const char *s);
+CIP_MUST_CHECK int proto_add_u64(struct proto_msg *m, const char *key, uint64_t v);
 
 size_t proto_nfields(const struct proto_msg *m);
 /* Field i: key and bytes, borrowed from m.  Values are NUL-terminated. */

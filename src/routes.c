@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,10 +290,16 @@ handle_delete_session(struct http_req *req, void *appv)
 {
 	struct app *app = appv;
 	const char *id = http_req_param(req, 0);
+	int rc = sessions_delete(app->sessions, id, request_identity(req));
 	struct json_object *o;
 
-	if (sessions_delete(app->sessions, id, request_identity(req)) < 0) {
+	if (rc == -ENOENT) {
 		http_reply_error(req, 404, "Session not found", NULL);
+		return;
+	}
+	if (rc < 0) {
+		http_reply_error(req, 500, "Session ended, but storage kept some of its files; "
+		    "file retention removes them", NULL);
 		return;
 	}
 	o = json_object_new_object();

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "attr.h"
+
 struct blobs;
 
 /* Open (creating) the store under root; err says why not. */
@@ -18,11 +20,11 @@ int blobs_open(const char *root, struct blobs **out, char *err, size_t errlen);
 void blobs_close(struct blobs *b);
 
 /* Store data as bucket/id; 0 or -errno.  bucket and id must be ids. */
-int blobs_write(struct blobs *b, const char *bucket, const char *id, const void *data,
+CIP_MUST_CHECK int blobs_write(struct blobs *b, const char *bucket, const char *id, const void *data,
     size_t len);
 /* Open bucket/id for reading: a new fd (caller closes) and its size. */
 int blobs_open_read(struct blobs *b, const char *bucket, const char *id, int *fd, off_t *size);
 /* Remove bucket/id; a missing blob is success. */
-int blobs_remove(struct blobs *b, const char *bucket, const char *id);
+CIP_MUST_CHECK int blobs_remove(struct blobs *b, const char *bucket, const char *id);
 
 #endif

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "attr.h"
+
 #define DB_USER_MAX 256
 #define DB_HINT_MAX 256
 #define DB_CONTAINER_MAX 128
@@ -32,16 +34,16 @@ int db_open(const char *path, struct db **out, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_schema_version(struct db *db);
 
-int db_session_insert(struct db *db, const struct db_session *s);
+CIP_MUST_CHECK int db_session_insert(struct db *db, const struct db_session *s);
 int db_session_get(struct db *db, const char *id, struct db_session *out);
 /* The newest active session of user with that hint. */
 int db_session_by_hint(struct db *db, const char *user, const char *hint, struct db_session *out);
 /* The active session holding container_id (a warm-pool container has no session label). */
 int db_session_by_container(struct db *db, const char *container_id, struct db_session *out);
-int db_session_set_container(struct db *db, const char *id, const char *container_id);
-int db_session_touch(struct db *db, const char *id, long long now_ms);
-int db_session_set_state(struct db *db, const char *id, const char *state);
-int db_session_delete(struct db *db, const char *id);
+CIP_MUST_CHECK int db_session_set_container(struct db *db, const char *id, const char *container_id);
+CIP_MUST_CHECK int db_session_touch(struct db *db, const char *id, long long now_ms);
+CIP_MUST_CHECK int db_session_set_state(struct db *db, const char *id, const char *state);
+CIP_MUST_CHECK int db_session_delete(struct db *db, const char *id);
 /* Active sessions with their stored files' count and bytes, oldest first. */
 typedef int (*db_session_cb)(const struct db_session *s, long files, long long bytes, void *ctx);
 int db_session_list(struct db *db, db_session_cb cb, void *ctx);
@@ -67,14 +69,14 @@ struct db_file {
 	char from_id[22], from_bucket[22];	/* the input it modified, or "" */
 };
 
-int db_file_insert(struct db *db, const struct db_file *f);
+CIP_MUST_CHECK int db_file_insert(struct db *db, const struct db_file *f);
 int db_file_get(struct db *db, const char *bucket, const char *id, struct db_file *out);
 /* The file with that id, whatever its bucket (ids are unique by birth). */
 int db_file_by_id(struct db *db, const char *id, struct db_file *out);
 /* Every file of a bucket, oldest first; cb returning non-zero stops the walk. */
 typedef int (*db_file_cb)(const struct db_file *f, void *ctx);
 int db_file_list(struct db *db, const char *bucket, db_file_cb cb, void *ctx);
-int db_file_delete(struct db *db, const char *bucket, const char *id);
+CIP_MUST_CHECK int db_file_delete(struct db *db, const char *bucket, const char *id);
 /* Every file created before cutoff_ms, whatever its bucket. */
 int db_file_older(struct db *db, long long cutoff_ms, db_file_cb cb, void *ctx);
 

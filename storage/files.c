@@ -27,7 +27,8 @@ files_store(struct db *db, struct blobs *b, struct db_file *row, const void *dat
 	if ((rc = blobs_write(b, row->bucket, row->id, data, len)) < 0)
 		return rc;
 	if ((rc = db_file_insert(db, row)) < 0) {
-		blobs_remove(b, row->bucket, row->id);
+		if (blobs_remove(b, row->bucket, row->id) < 0)
+			log_warn("file %s/%s: no row, blob left for the sweeper", row->bucket, row->id);
 		return rc;
 	}
 	return 0;

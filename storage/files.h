@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "attr.h"
+
 #include "blobs.h"
 #include "db.h"
 
@@ -16,9 +18,9 @@
  * and SHA-256 filled in.  The caller fills name, mime, owner and the rest.
  * 0 or -errno; nothing is left behind on failure.
  */
-int files_store(struct db *db, struct blobs *b, struct db_file *row, const void *data,
+CIP_MUST_CHECK int files_store(struct db *db, struct blobs *b, struct db_file *row, const void *data,
     size_t len);
 /* Delete a stored file: -ENOENT if there is none. */
-int files_delete(struct db *db, struct blobs *b, const char *bucket, const char *id);
+CIP_MUST_CHECK int files_delete(struct db *db, struct blobs *b, const char *bucket, const char *id);
 
 #endif

@@ -26,6 +26,7 @@ struct walk {
 	unsigned max_depth;
 	uint64_t max_entries, hash_max, count;
 	int hidden, truncated;
+	int nomem;		/* an entry could not be added: the walk stops */
 };
 
 static void
@@ -112,7 +113,7 @@ put_one(const char *path, const char *data, size_t len, mode_t mode)
 
 /* Fields: repeated (path, [mode], data); each data writes the current path. */
 int
-fs_put(const struct proto_msg *req, struct proto_msg *rep)
+fs_put(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e)
 {
 	const char *key, *val, *path = NULL;
 	unsigned long mode = 0644;
@@ -130,24 +131,25 @@ fs_put(const struct proto_msg *req, struct proto_msg *rep)
 			mode = strtoul(val, NULL, 8) & 0777;
 		} else if (strcmp(key, "data") == 0) {
 			if (!path || !fs_path_ok(path)) {
-				rc = reply_error(rep, "put: bad path");
+				rc = rerr_set(e, "put: bad path");
 				goto out;
 			}
 			if (put_one(path, val, len, (mode_t)mode) < 0) {
-				rc = reply_error(rep, "put %s: %s", path, strerror(errno));
+				rc = rerr_set(e, "put %s: %s", path, strerror(errno));
 				goto out;
 			}
 			written++;
 		}
 	}
-	proto_add_u64(rep, "written", written);
+	if (proto_add_u64(rep, "written", written) < 0)
+		rc = rerr_set(e, "put: out of memory");
 out:
 	as_sandbox(0);
 	return rc;
 }
 
 int
-fs_get(const struct proto_msg *req, struct proto_msg *rep)
+fs_get(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e)
 {
 	char scratch[PATH_MAX_LEN + 1], *data = NULL;
 	const char *path = proto_get(req, "path", NULL), *leaf;
@@ -160,29 +162,30 @@ fs_get(const struct proto_msg *req, struct proto_msg *rep)
 	proto_get_u64(req, "max", &max);
 	as_sandbox(1);
 	if (!path || !fs_path_ok(path)) {
-		rc = reply_error(rep, "get: bad path");
+		rc = rerr_set(e, "get: bad path");
 		goto out;
 	}
 	if ((dfd = open_parent(path, 0, scratch, &leaf)) < 0 ||
 	    (fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 ||
 	    fstat(fd, &st) < 0) {
-		rc = reply_error(rep, "get %s: %s", path, strerror(errno));
+		rc = rerr_set(e, "get %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		rc = reply_error(rep, "get %s: %s", path,
+		rc = rerr_set(e, "get %s: %s", path,
 		    S_ISREG(st.st_mode) ? "too large" : "not a regular file");
 		goto out;
 	}
 	if (!(data = malloc((size_t)st.st_size + 1))) {
-		rc = reply_error(rep, "get: out of memory");
+		rc = rerr_set(e, "get: out of memory");
 		goto out;
 	}
 	/* The file may shrink or grow while we read: take at most st_size. */
 	while (got < (size_t)st.st_size &&
 	    (n = read(fd, data + got, (size_t)st.st_size - got)) > 0)
 		got += (size_t)n;
-	proto_add(rep, "data", data, got);
+	if (proto_add(rep, "data", data, got) < 0)
+		rc = rerr_set(e, "get: out of memory");
 out:
 	as_sandbox(0);
 	free(data);
@@ -369,7 +372,10 @@ walk_dir(struct walk *w, int dfd, const char *prefix, unsigned depth)
 		    (long long)st.st_size,
 		    (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
 		    (unsigned)(st.st_mode & 07777), hex, rel);
-		proto_add_str(w->rep, "e", line);
+		if (proto_add_str(w->rep, "e", line) < 0) {
+			w->nomem = w->truncated = 1;
+			break;
+		}
 		w->count++;
 		if (type != 'd' || depth + 1 >= w->max_depth)
 			continue;
@@ -388,7 +394,7 @@ walk_dir(struct walk *w, int dfd, const char *prefix, unsigned depth)
 
 /* Fields: max_depth, max_entries, hash_max, hidden.  Reply: "e" lines. */
 int
-fs_list(const struct proto_msg *req, struct proto_msg *rep)
+fs_list(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e)
 {
 	struct walk w = { .rep = rep, .max_depth = 10, .max_entries = 10000,
 	    .hash_max = 10000000 };
@@ -411,7 +417,8 @@ fs_list(const struct proto_msg *req, struct proto_msg *rep)
 	if (!w.truncated && hcap)
 		hrehash(hcap);
 	if (fd < 0)
-		return reply_error(rep, "list: %s", strerror(errno));
-	proto_add_u64(rep, "truncated", (uint64_t)w.truncated);
+		return rerr_set(e, "list: %s", strerror(errno));
+	if (w.nomem || proto_add_u64(rep, "truncated", (uint64_t)w.truncated) < 0)
+		return rerr_set(e, "list: out of memory");
 	return 0;
 }

@@ -270,7 +270,7 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *time
 }
 
 int
-run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd)
+run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd)
 {
 	struct capture c[2];
 	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
@@ -290,17 +290,17 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd)
 	argv = collect(req, "argv");
 	envp = collect(req, "env");
 	if (!argv || !envp || !argv[0]) {
-		rc = reply_error(rep, "run: no argv");
+		rc = rerr_set(e, "run: no argv");
 		goto out;
 	}
 	if (captures_open(c, (size_t)max_output, pipes) < 0) {
-		rc = reply_error(rep, "run: %s", strerror(errno));
+		rc = rerr_set(e, "run: %s", strerror(errno));
 		goto out;
 	}
 	start = clock_mono_ms();
 	pid = fork();
 	if (pid < 0) {
-		rc = reply_error(rep, "run: fork: %s", strerror(errno));
+		rc = rerr_set(e, "run: fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
@@ -310,15 +310,16 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd)
 	pipes[0][1] = pipes[1][1] = -1;
 	status = supervise(pid, c, sigfd, start + (long long)timeout_ms, &timed_out);
 
-	proto_add_u64(rep, "exit_code", WIFEXITED(status) ? (uint64_t)WEXITSTATUS(status) :
-	    WIFSIGNALED(status) ? 128 + (uint64_t)WTERMSIG(status) : 255);
-	proto_add_u64(rep, "signal", WIFSIGNALED(status) ? (uint64_t)WTERMSIG(status) : 0);
-	proto_add_u64(rep, "timed_out", (uint64_t)timed_out);
-	proto_add_u64(rep, "wall_ms", (uint64_t)(clock_mono_ms() - start));
-	proto_add(rep, "stdout", c[0].data, c[0].len);
-	proto_add(rep, "stderr", c[1].data, c[1].len);
-	proto_add_u64(rep, "stdout_total", c[0].total);
-	proto_add_u64(rep, "stderr_total", c[1].total);
+	if ((proto_add_u64(rep, "exit_code", WIFEXITED(status) ? (uint64_t)WEXITSTATUS(status) :
+	    WIFSIGNALED(status) ? 128 + (uint64_t)WTERMSIG(status) : 255) |
+	    proto_add_u64(rep, "signal", WIFSIGNALED(status) ? (uint64_t)WTERMSIG(status) : 0) |
+	    proto_add_u64(rep, "timed_out", (uint64_t)timed_out) |
+	    proto_add_u64(rep, "wall_ms", (uint64_t)(clock_mono_ms() - start)) |
+	    proto_add(rep, "stdout", c[0].data, c[0].len) |
+	    proto_add(rep, "stderr", c[1].data, c[1].len) |
+	    proto_add_u64(rep, "stdout_total", c[0].total) |
+	    proto_add_u64(rep, "stderr_total", c[1].total)) < 0)
+		rc = rerr_set(e, "run: out of memory for the reply");
 out:
 	for (i = 0; i < 2; i++) {
 		if (pipes[i][1] >= 0)

@@ -28,19 +28,6 @@ struct client {
 	struct proto_decoder *dec;
 };
 
-int
-reply_error(struct proto_msg *rep, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	proto_add_str(rep, "error", msg);
-	return 0;
-}
-
 static int
 send_msg(int fd, const struct proto_msg *m)
 {
@@ -55,46 +42,48 @@ send_msg(int fd, const struct proto_msg *m)
 	return rc;
 }
 
+/* The reply to req: the handler's, or an error reply with its reason; NULL if out of memory. */
 static struct proto_msg *
 dispatch(const struct proto_msg *req, int sigfd)
 {
 	struct proto_msg *rep = proto_msg_new(PROTO_OK);
+	struct rerr e = { "" };
 	char type = proto_msg_type(req);
+	int rc, st, reaped = 0;
 
 	if (!rep)
 		return NULL;
 	switch (type) {
 	case PROTO_HELLO:
-		proto_add_str(rep, "version", RUNNER_VERSION);
-		proto_add_u64(rep, "pid", (uint64_t)getpid());
+		rc = (proto_add_str(rep, "version", RUNNER_VERSION) |
+		    proto_add_u64(rep, "pid", (uint64_t)getpid())) < 0 ?
+		    rerr_set(&e, "hello: out of memory") : 0;
 		break;
 	case PROTO_PUT:
-		fs_put(req, rep);
+		rc = fs_put(req, rep, &e);
 		break;
 	case PROTO_GET:
-		fs_get(req, rep);
+		rc = fs_get(req, rep, &e);
 		break;
 	case PROTO_LIST:
-		fs_list(req, rep);
+		rc = fs_list(req, rep, &e);
 		break;
 	case PROTO_RUN:
-		run_command(req, rep, sigfd);
+		rc = run_command(req, rep, &e, sigfd);
 		break;
-	case PROTO_KILL: {
-		int st, reaped = 0;
-		proto_add_u64(rep, "rounds", (uint64_t)kill_sandbox(-1, &st, &reaped));
+	case PROTO_KILL:
+		rc = proto_add_u64(rep, "rounds", (uint64_t)kill_sandbox(-1, &st, &reaped)) < 0 ?
+		    rerr_set(&e, "kill: out of memory") : 0;
 		break;
-	}
 	default:
-		reply_error(rep, "unknown request '%c'", type);
+		rc = rerr_set(&e, "unknown request '%c'", type);
 	}
-	/* A handler that failed said why in "error": make it an error reply. */
-	if (proto_get(rep, "error", NULL)) {
-		struct proto_msg *err = proto_msg_new(PROTO_ERR);
-		if (err)
-			proto_add_str(err, "error", proto_get(rep, "error", NULL));
+	if (rc == 0)
+		return rep;
+	proto_msg_free(rep);
+	if ((rep = proto_msg_new(PROTO_ERR)) && proto_add_str(rep, "error", e.msg) < 0) {
 		proto_msg_free(rep);
-		rep = err;
+		rep = NULL;
 	}
 	return rep;
 }

@@ -20,9 +20,20 @@
 #define RUNNER_MAX_FRAME (256u << 20)
 #define RUNNER_VERSION	"1"
 
+/* rerr.c: why a request failed, for its error reply */
+struct rerr {
+	char msg[512];
+};
+/* Say why in e; returns -1, what a failed handler returns. */
+int rerr_set(struct rerr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* run.c: processes */
+/*
+ * Request handlers (run.c, fsops.c) fill rep and return 0, or return -1
+ * with the reason in e; dispatch (runner.c) alone chooses the reply.
+ */
 /* Run the request's argv as the sandbox user; fill rep.  sigfd: SIGCHLD. */
-int run_command(const struct proto_msg *req, struct proto_msg *rep, int sigfd);
+int run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd);
 /*
  * Kill every process of the sandbox user; returns how many rounds it took.
  * Children it reaps on the way are handled as by reap_children.
@@ -32,9 +43,9 @@ int kill_sandbox(pid_t watch, int *status, int *reaped);
 void reap_children(pid_t watch, int *status, int *reaped);
 
 /* fsops.c: the workspace, never following a symlink */
-int fs_put(const struct proto_msg *req, struct proto_msg *rep);
-int fs_get(const struct proto_msg *req, struct proto_msg *rep);
-int fs_list(const struct proto_msg *req, struct proto_msg *rep);
+int fs_put(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
+int fs_get(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
+int fs_list(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
 /* 1 if p is a clean relative path (no "", ".", ".." segments, no leading /). */
 int fs_path_ok(const char *p);
 
@@ -42,10 +53,5 @@ int fs_path_ok(const char *p);
 int relay_main(void);
 /* Write all n bytes, retrying short writes; 0 or -1 with errno. */
 int write_all(int fd, const void *buf, size_t n);
-
-/* runner.c */
-/* Set an error reply; always returns 0 (the request was answered). */
-int reply_error(struct proto_msg *rep, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -109,6 +109,7 @@ def test_counters_move_with_execs_sessions_and_files(make_daemon):
     assert value(gone, "cip_containers_live") == 0
     assert value(gone, "cip_files_stored") == 0
     assert value(gone, "cip_docker_errors_total") == 0
+    assert value(gone, "cip_store_failures_total") == 0
 
 
 def test_expiry_and_sweeps_are_counted(make_daemon):
