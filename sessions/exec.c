@@ -38,7 +38,8 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 	struct proto_msg *put = build_put(req, file), *run = build_run(c, req, file), *rep = NULL;
 	struct workspace *after = NULL;
 	char detail[600];
-	int r, rc = SESS_OK;
+	enum runner_rc rr;
+	int rc = SESS_OK;
 
 	*lost = 0;
 	if (!put || !run) {
@@ -46,23 +47,24 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 		rc = SESS_EINTERNAL;
 		goto out;
 	}
-	r = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail));
+	rr = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail));
 	proto_msg_free(rep);
 	rep = NULL;
 	/* What was there before, unless the last run already told us. */
-	if (r == 0 && !s->ws)
-		r = list_workspace(c, s, &s->ws, detail, sizeof(detail));
-	if (r == 0 && (r = put_inputs(sm, s, user, req, why, whylen, detail, sizeof(detail))) < -2) {
-		rc = r;		/* a bad ref, not a sandbox failure */
-		goto out;
+	if (rr == RUNNER_OK && !s->ws)
+		rr = list_workspace(c, s, &s->ws, detail, sizeof(detail));
+	if (rr == RUNNER_OK) {
+		rc = put_inputs(sm, s, user, req, &rr, why, whylen, detail, sizeof(detail));
+		if (rc != SESS_OK && rc != SESS_ESANDBOX)
+			goto out;	/* a bad ref, not a sandbox failure */
 	}
-	if (r < 0) {
-		*lost = r == -1;	/* before the run: safe to retry */
+	if (rr != RUNNER_OK) {
+		*lost = rr == RUNNER_ELOST;	/* before the run: safe to retry */
 		goto sandbox_failed;
 	}
-	r = runner_call(s, run, &rep, c->max_run_timeout_s * 1000 + RUN_GRACE_MS,
+	rr = runner_call(s, run, &rep, c->max_run_timeout_s * 1000 + RUN_GRACE_MS,
 	    detail, sizeof(detail));
-	if (r < 0)
+	if (rr != RUNNER_OK)
 		goto sandbox_failed;
 	if (result_from_reply(c, rep, res) < 0) {
 		snprintf(why, whylen, "out of memory");
@@ -70,9 +72,9 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 		goto out;
 	}
 	/* Outputs are captured whatever the exit status or a timeout. */
-	if ((r = list_workspace(c, s, &after, detail, sizeof(detail))) < 0) {
+	if ((rr = list_workspace(c, s, &after, detail, sizeof(detail))) != RUNNER_OK) {
 		log_error("session %s: outputs not listed: %s", s->id, detail);
-		if (r == -1)
+		if (rr == RUNNER_ELOST)
 			forget_channel(s);
 		goto out;
 	}
@@ -82,7 +84,7 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 	goto out;
 sandbox_failed:
 	log_error("session %s: %s", s->id, detail);
-	if (r == -1)
+	if (rr == RUNNER_ELOST)
 		forget_channel(s);
 	snprintf(why, whylen, "the sandbox failed during the run; try again");
 	rc = SESS_ESANDBOX;

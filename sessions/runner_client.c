@@ -12,7 +12,7 @@
 #include "sessions_int.h"
 
 /* One request and its reply; an error reply or a lost channel is an error. */
-int
+enum runner_rc
 runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms, char *detail, size_t detlen)
 {
@@ -21,14 +21,14 @@ runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **r
 	if (r < 0) {
 		snprintf(detail, detlen, "runner channel: %s (%.200s)", strerror(-r),
 		    channel_stderr(s->ch));
-		return -1;
+		return RUNNER_ELOST;
 	}
 	if (proto_msg_type(*rep) != PROTO_OK) {
 		const char *e = proto_get(*rep, "error", NULL);
 		snprintf(detail, detlen, "runner: %.300s", e ? e : "unknown error");
-		return -2;
+		return RUNNER_EFAILED;
 	}
-	return 0;
+	return RUNNER_OK;
 }
 
 static const char *const run_env[] = {

@@ -73,6 +73,19 @@ struct sessions {
 	pthread_cond_t sweep_cv;
 };
 
+/*
+ * What a call to a session's runner came to.  Lost means the channel
+ * failed: the sandbox may be gone, and a call before the run may be
+ * retried on a new one; failed means the channel is fine but the runner
+ * answered with an error (or the request or its answer could not be made
+ * sense of).
+ */
+enum runner_rc {
+	RUNNER_OK = 0,
+	RUNNER_ELOST,
+	RUNNER_EFAILED,
+};
+
 /* sessions.c */
 void store_failed(struct sessions *sm, const char *what, const char *id);
 long long session_ttl_ms(const struct cfg *c);
@@ -97,7 +110,7 @@ int ensure_channel(struct sessions *sm, struct session *s, char *why, size_t why
 void evict_idle(struct sessions *sm, long long cutoff_ms);
 
 /* runner_client.c */
-int runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
+enum runner_rc runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms, char *detail, size_t detlen);
 struct proto_msg *build_run(const struct cfg *c, const struct exec_req *req,
     const char *file);
@@ -106,13 +119,14 @@ int result_from_reply(const struct cfg *c, const struct proto_msg *rep,
     struct exec_result *res);
 
 /* transfer.c */
-int list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
+enum runner_rc list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
     char *detail, size_t detlen);
 void capture_outputs(struct sessions *sm, struct session *s, const char *user,
     const struct exec_req *req, const char *file, const struct workspace *after,
     struct exec_result *res);
 int restore_workspace(struct sessions *sm, struct session *s);
 int put_inputs(struct sessions *sm, struct session *s, const char *user,
-    const struct exec_req *req, char *why, size_t whylen, char *detail, size_t detlen);
+    const struct exec_req *req, enum runner_rc *rr, char *why, size_t whylen, char *detail,
+    size_t detlen);
 
 #endif

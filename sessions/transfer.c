@@ -13,12 +13,12 @@
 #include "sessions_int.h"
 
 /* List /mnt/data as the capture rules see it. */
-int
+enum runner_rc
 list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
     char *detail, size_t detlen)
 {
 	struct proto_msg *req = proto_msg_new(PROTO_LIST), *rep = NULL;
-	int r = -2;
+	enum runner_rc r = RUNNER_EFAILED;
 
 	*out = NULL;
 	if (req && proto_add_u64(req, "max_depth", 10) == 0 &&
@@ -26,8 +26,10 @@ list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
 	    proto_add_u64(req, "hash_max", (uint64_t)c->max_file_bytes) == 0 &&
 	    proto_add_u64(req, "hidden", 0) == 0) {
 		r = runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, detlen);
-		if (r == 0 && !(*out = workspace_parse(rep)))
-			r = -2;
+		if (r == RUNNER_OK && !(*out = workspace_parse(rep))) {
+			snprintf(detail, detlen, "runner: a listing that does not parse");
+			r = RUNNER_EFAILED;
+		}
 	}
 	proto_msg_free(req);
 	proto_msg_free(rep);
@@ -60,7 +62,7 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 
 	if (!req || proto_add_str(req, "path", path) < 0 ||
 	    proto_add_u64(req, "max", (uint64_t)sm->cfg->max_file_bytes) < 0 ||
-	    runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) < 0) {
+	    runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) != RUNNER_OK) {
 		log_warn("session %s: output %s not fetched: %s", s->id, path,
 		    req ? detail : "out of memory");
 		goto out;
@@ -231,7 +233,8 @@ flush_restore(struct session *s, struct proto_msg **put, size_t *bytes)
 	char detail[600];
 	int r = 0;
 
-	if (*put && runner_call(s, *put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) < 0) {
+	if (*put && runner_call(s, *put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) !=
+	    RUNNER_OK) {
 		log_error("session %s: restore: %s", s->id, detail);
 		r = -1;
 	}
@@ -294,11 +297,12 @@ out:
 /*
  * Put every files[] ref at /mnt/data/<name>, skipping those already there
  * with the same content.  One PUT carries them all.  SESS_EINPUT if a ref
- * names no stored file.
+ * names no stored file, SESS_EINTERNAL out of memory, SESS_ESANDBOX with *rr
+ * saying how the runner call failed.
  */
 int
 put_inputs(struct sessions *sm, struct session *s, const char *user, const struct exec_req *req,
-    char *why, size_t whylen, char *detail, size_t detlen)
+    enum runner_rc *rr, char *why, size_t whylen, char *detail, size_t detlen)
 {
 	struct proto_msg *put = NULL, *rep = NULL;
 	const struct exec_file_ref *ref;
@@ -306,8 +310,9 @@ put_inputs(struct sessions *sm, struct session *s, const char *user, const struc
 	struct db_file row;
 	size_t i, len, n = 0;
 	char *data;
-	int r = 0;
+	int r = SESS_OK;
 
+	*rr = RUNNER_OK;
 	for (i = 0; i < req->nfiles; i++) {
 		ref = &req->files[i];
 		if (input_at(req, ref->name) != ref)
@@ -341,10 +346,12 @@ put_inputs(struct sessions *sm, struct session *s, const char *user, const struc
 		free(data);
 		n++;
 	}
-	if (put && (r = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, detlen)) < 0) {
+	if (put && (*rr = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, detlen)) !=
+	    RUNNER_OK) {
 		/* The snapshot no longer tells the truth about those paths. */
 		workspace_free(s->ws);
 		s->ws = NULL;
+		r = SESS_ESANDBOX;
 	}
 	if (n)
 		log_info("session %s: %zu input file(s) put in place", s->id, n);
