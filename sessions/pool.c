@@ -67,7 +67,7 @@ discard(struct pool *p, struct sandbox *sb, const char *why)
 
 	channel_close(sb->ch);
 	sb->ch = NULL;
-	if (docker_remove(p->dk, sb->id, &err) != DOCKER_OK)
+	if (sandbox_remove(p->dk, sb->id, &err) != DOCKER_OK)
 		log_error("pool: cannot remove container %.12s: %s", sb->id, err.msg);
 	else
 		log_info("pool: container %.12s removed (%s)", sb->id, why);

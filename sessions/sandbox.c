@@ -1,3 +1,6 @@
+/*
+ * Sandbox containers: make, attach, inspect, remove (see sandbox.h).
+ */
 #include "config.h"
 
 #include <stdio.h>
@@ -49,7 +52,7 @@ sandbox_make(const struct cfg *c, struct docker *dk, const char *session,
 	memset(out, 0, sizeof(*out));
 	if ((rc = create_and_start(c, dk, session, out->id, err)) != DOCKER_OK)
 		return rc;
-	rc = channel_open(dk, out->id, RUNNER_START_WAIT_MS, &out->ch, err);
+	rc = sandbox_attach(dk, out->id, &out->ch, err);
 	if (rc != DOCKER_OK) {
 		*at_runner = 1;
 		if (docker_remove(dk, out->id, &rmerr) != DOCKER_OK)
@@ -57,4 +60,34 @@ sandbox_make(const struct cfg *c, struct docker *dk, const char *session,
 		out->id[0] = '\0';
 	}
 	return rc;
+}
+
+int
+sandbox_attach(struct docker *dk, const char *id, struct channel **ch, struct docker_err *err)
+{
+	return channel_open(dk, id, RUNNER_START_WAIT_MS, ch, err);
+}
+
+int
+sandbox_running(struct docker *dk, const char *id, int *running, struct docker_err *err)
+{
+	return docker_inspect_running(dk, id, running, err);
+}
+
+int
+sandbox_remove(struct docker *dk, const char *id, struct docker_err *err)
+{
+	return docker_remove(dk, id, err);
+}
+
+int
+sandbox_engine_ping(struct docker *dk, struct docker_err *err)
+{
+	return docker_ping(dk, err);
+}
+
+unsigned long long
+sandbox_engine_errors(const struct docker *dk)
+{
+	return docker_error_count(dk);
 }

@@ -1,7 +1,10 @@
 /*
- * One sandbox container, ready to use: created with the hardened spec and
- * our labels, started, and its runner channel open.  Sessions make them on
- * demand; the warm pool makes them ahead of time.
+ * Sandbox containers on the engine: made ready to use (created with the
+ * hardened spec and our labels, started, its runner channel open), attached
+ * to again, inspected and removed.  Sessions make them on demand and the
+ * warm pool ahead of time; with reconcile.c (startup) and channel.c (the
+ * runner's byte stream), this is the only code in sessions/ that talks to
+ * the Engine client, so these few calls are all a fake engine must provide.
  */
 #ifndef CIP_SANDBOX_H
 #define CIP_SANDBOX_H
@@ -26,5 +29,16 @@ struct sandbox {
  */
 int sandbox_make(const struct cfg *c, struct docker *dk, const char *session,
     struct sandbox *out, int *at_runner, struct docker_err *err);
+/* A new channel to the runner of the running container id (its runner may be starting). */
+int sandbox_attach(struct docker *dk, const char *id, struct channel **ch,
+    struct docker_err *err);
+/* DOCKER_OK with *running set, or DOCKER_ENOTFOUND if container id is gone. */
+int sandbox_running(struct docker *dk, const char *id, int *running, struct docker_err *err);
+/* Remove container id, running or not, with its anonymous volumes. */
+int sandbox_remove(struct docker *dk, const char *id, struct docker_err *err);
+/* DOCKER_OK if the engine answers. */
+int sandbox_engine_ping(struct docker *dk, struct docker_err *err);
+/* Engine calls that have failed since the start. */
+unsigned long long sandbox_engine_errors(const struct docker *dk);
 
 #endif

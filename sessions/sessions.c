@@ -129,7 +129,7 @@ remove_uncached_container(struct sessions *sm, const struct db_session *row)
 {
 	struct docker_err err = { 0, "" };
 
-	if (row->container_id[0] && docker_remove(sm->dk, row->container_id, &err) != DOCKER_OK)
+	if (row->container_id[0] && sandbox_remove(sm->dk, row->container_id, &err) != DOCKER_OK)
 		log_error("session %s: %s", row->id, err.msg);
 }
 
@@ -191,7 +191,7 @@ sessions_sample(struct sessions *sm, struct metrics_sample *out)
 {
 	struct db_totals t;
 
-	out->docker_errors = docker_error_count(sm->dk);
+	out->docker_errors = sandbox_engine_errors(sm->dk);
 	out->pool_size = sm->pool ? pool_size(sm->pool) : -1;
 	if (db_totals(sm->db, &t) < 0) {
 		out->sessions_active = out->containers_live = out->files_stored = -1;
@@ -211,7 +211,7 @@ sessions_health(struct sessions *sm, char *why, size_t whylen)
 	struct docker_err err = { 0, "" };
 	char dberr[256];
 
-	if (docker_ping(sm->dk, &err) != DOCKER_OK) {
+	if (sandbox_engine_ping(sm->dk, &err) != DOCKER_OK) {
 		snprintf(why, whylen, "docker engine unavailable: %s", err.msg);
 		return -1;
 	}

@@ -13,7 +13,8 @@
  *   transfer.c       files in and out of /mnt/data                exec, slots
  *   sweep.c          TTL expiry, idle eviction, file retention    main (thread)
  *   reconcile.c      adopt or remove containers at startup        main
- *   sandbox.c        make a sandbox container                     slots, pool
+ *   sandbox.c        make, attach, inspect, remove containers;    slots, pool,
+ *                    with reconcile.c, all of the Engine calls     sessions
  *   pool.c           the warm pool's thread                       slots
  *   channel.c        one runner channel per container             slots, runner_client
  *   workspace.c      a listing of /mnt/data, and its diff         transfer
@@ -41,8 +42,6 @@
 /* Beyond the run timeout: the runner's kill and drain, and the channel. */
 #define RUN_GRACE_MS 15000
 #define CONTROL_TIMEOUT_MS 30000
-/* Reopening a channel to a running container: its runner may be starting. */
-#define RUNNER_START_WAIT_MS 10000
 
 struct session {
 	char id[ID_LEN + 1];

@@ -14,7 +14,7 @@
 #include "sessions_int.h"
 
 static int
-docker_to_sess(int rc)
+sess_rc_of_docker(int rc)
 {
 	return rc == DOCKER_EUNAVAIL ? SESS_EUNAVAIL : rc == DOCKER_ENOMEM ? SESS_EINTERNAL :
 	    SESS_EENGINE;
@@ -51,7 +51,7 @@ sandbox_failure(struct sessions *sm, struct session *s, int rc, int at_runner,
 		snprintf(why, whylen, "sandbox image %s not found", c->sandbox_image);
 	else
 		snprintf(why, whylen, "the docker engine refused to start a sandbox");
-	return docker_to_sess(rc);
+	return sess_rc_of_docker(rc);
 }
 
 /*
@@ -78,7 +78,7 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 	if (!s->container_id[0])
 		return;
 	log_warn("session %s: removing container %.12s: %s", s->id, s->container_id, reason);
-	if ((rc = docker_remove(sm->dk, s->container_id, &err)) != DOCKER_OK) {
+	if ((rc = sandbox_remove(sm->dk, s->container_id, &err)) != DOCKER_OK) {
 		log_error("session %s: %s", s->id, err.msg);
 		/* Unreachable engine: keep the id, so the container is not orphaned. */
 		if (rc == DOCKER_EUNAVAIL)
@@ -265,14 +265,14 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 	s->ch = NULL;
 	if (s->container_id[0]) {
 		/* After a proxy restart, or a lost channel: reuse it if it runs. */
-		rc = docker_inspect_running(sm->dk, s->container_id, &running, &err);
+		rc = sandbox_running(sm->dk, s->container_id, &running, &err);
 		if (rc == DOCKER_EUNAVAIL) {
 			log_error("session %s: %s", s->id, err.msg);
 			snprintf(why, whylen, "docker engine unavailable");
 			return SESS_EUNAVAIL;
 		}
 		if (rc == DOCKER_OK && running &&
-		    channel_open(sm->dk, s->container_id, RUNNER_START_WAIT_MS, &s->ch, &err) == DOCKER_OK)
+		    sandbox_attach(sm->dk, s->container_id, &s->ch, &err) == DOCKER_OK)
 			return SESS_OK;
 		drop_container(sm, s, rc == DOCKER_ENOTFOUND ? "it is gone" :
 		    running ? err.msg : "it is not running");
