@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "relpath.h"
 #include "utf8.h"
 #include "workspace.h"
 
@@ -15,28 +16,18 @@ by_path(const void *a, const void *b)
 	return strcmp(((const struct ws_entry *)a)->path, ((const struct ws_entry *)b)->path);
 }
 
-/* A clean relative path: no empty, "." or ".." segment, no control byte. */
+/* A clean relative path (relpath.h), with no control byte, as a listing must give it. */
 static int
 path_ok(const char *p, size_t len)
 {
-	const char *seg = p, *end = p + len, *slash;
-	size_t i, n;
+	size_t i;
 
-	if (len == 0 || len > WS_PATH_MAX || p[0] == '/' || !utf8_valid(p, len))
+	if (len > WS_PATH_MAX || !utf8_valid(p, len))
 		return 0;
 	for (i = 0; i < len; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\')
 			return 0;
-	while (seg <= end) {
-		slash = memchr(seg, '/', (size_t)(end - seg));
-		n = slash ? (size_t)(slash - seg) : (size_t)(end - seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return 0;
-		if (!slash)
-			break;
-		seg = slash + 1;
-	}
-	return 1;
+	return relpath_segments(p, len) != 0;
 }
 
 /* "TYPE\tSIZE\tMTIME\tMODE\tSHA\tPATH" -> e; 0 if the line is not sound. */

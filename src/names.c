@@ -3,14 +3,13 @@
 #include <string.h>
 
 #include "names.h"
+#include "relpath.h"
 #include "utf8.h"
 
 const char *
 name_problem(const char *name, size_t json_len)
 {
-	const char *seg = name, *slash;
 	size_t len = strnlen(name, json_len), n;
-	int segments = 0;
 
 	if (len != json_len)
 		return "must not contain NUL";
@@ -23,17 +22,12 @@ name_problem(const char *name, size_t json_len)
 	for (n = 0; n < len; n++)
 		if (name[n] == '\\' || (unsigned char)name[n] < 0x20 || name[n] == 0x7f)
 			return "must not contain a backslash or a control character";
-	for (;;) {
-		slash = strchr(seg, '/');
-		n = slash ? (size_t)(slash - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return "must not have empty, '.' or '..' segments";
-		if (++segments > NAME_MAX_SEGMENTS)
-			return "must have at most 10 segments";
-		if (!slash)
-			return NULL;
-		seg = slash + 1;
-	}
+	if (!(n = relpath_segments(name, len)))
+		return "must not have empty, '.' or '..' segments";
+	if (n > NAME_MAX_SEGMENTS)
+		return "must have at most 10 segments";
+	return NULL;
 }
+
 
 /* files[]: {id, name} plus storage_session_id (current) or session_id (legacy). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "blobs.h"
+#include "fdio.h"
 #include "ids.h"
 
 struct blobs {
@@ -72,23 +73,6 @@ blobs_close(struct blobs *b)
 	free(b);
 }
 
-static int
-write_fully(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The bucket's directory, created (and made durable) on first use. */
 static int
 bucket_dir(struct blobs *b, const char *bucket)
@@ -117,8 +101,10 @@ blobs_write(struct blobs *b, const char *bucket, const char *id, const void *dat
 	fd = openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
-	if ((rc = write_fully(fd, data, len)) < 0 || (fsync(fd) < 0 && (rc = -errno)))
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		rc = -errno;
 		goto fail;
+	}
 	close(fd);
 	fd = -1;
 	if ((dfd = bucket_dir(b, bucket)) < 0) {

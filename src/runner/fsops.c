@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
+#include "relpath.h"
 #include "runner.h"
 #include "sha256.h"
 
@@ -39,20 +41,9 @@ as_sandbox(int on)
 int
 fs_path_ok(const char *p)
 {
-	const char *seg = p, *end;
 	size_t n = strlen(p);
 
-	if (n == 0 || n > PATH_MAX_LEN || p[0] == '/')
-		return 0;
-	for (;;) {
-		end = strchr(seg, '/');
-		n = end ? (size_t)(end - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return 0;
-		if (!end)
-			return 1;
-		seg = end + 1;
-	}
+	return n <= PATH_MAX_LEN && relpath_segments(p, n) != 0;
 }
 
 /*

@@ -15,25 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "runner.h"
-
-int
-write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	ssize_t w;
-
-	while (n) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Copy one chunk from `from` to `to`; 0 on EOF or error. */
 static int

@@ -51,7 +51,5 @@ int fs_path_ok(const char *p);
 
 /* relay.c */
 int relay_main(void);
-/* Write all n bytes, retrying short writes; 0 or -1 with errno. */
-int write_all(int fd, const void *buf, size_t n);
 
 #endif

@@ -64,7 +64,7 @@ call(char type, ...)
 	va_start(ap, type);
 	while ((k = va_arg(ap, const char *))) {
 		v = va_arg(ap, const char *);
-		proto_add_str(req, k, v);
+		ck_assert_int_eq(proto_add_str(req, k, v), 0);
 	}
 	va_end(ap);
 	ck_assert_int_eq(channel_call(ch, req, &rep, 20000), 0);

@@ -15,5 +15,6 @@ Suite *suite_docker_fake(void);
 Suite *suite_sha256(void);
 Suite *suite_db(void);
 Suite *suite_metrics(void);
+Suite *suite_lib(void);
 
 #endif

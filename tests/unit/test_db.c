@@ -98,10 +98,10 @@ START_TEST(holding_sessions_oldest_use_first)
 		s.last_used_at = used[i];
 		ck_assert_int_eq(db_session_insert(db, &s), 0);
 	}
-	db_session_set_container(db, ids[0], "c1");
-	db_session_set_container(db, ids[1], "c2");
-	db_session_set_container(db, ids[2], "c3");
-	db_session_set_state(db, ids[2], "expired");	/* ended: not counted */
+	ck_assert_int_eq(db_session_set_container(db, ids[0], "c1"), 0);
+	ck_assert_int_eq(db_session_set_container(db, ids[1], "c2"), 0);
+	ck_assert_int_eq(db_session_set_container(db, ids[2], "c3"), 0);
+	ck_assert_int_eq(db_session_set_state(db, ids[2], "expired"), 0); /* ended: not counted */
 	ck_assert_int_eq(db_count_holding(db), 2);
 	ck_assert_int_eq(db_session_holding(db, 1000, 10, collect_ids, seen), 0);
 	ck_assert_str_eq(seen, "AAAAAAAAAAAAAAAAAAAA2 AAAAAAAAAAAAAAAAAAAA1 ");
@@ -114,7 +114,7 @@ START_TEST(holding_sessions_oldest_use_first)
 	ck_assert_int_eq(db_totals(db, &t), 0);
 	ck_assert_int_eq(t.sessions_active, 3);
 	ck_assert_int_eq(t.containers, 2);
-	db_session_set_container(db, ids[0], NULL);
+	ck_assert_int_eq(db_session_set_container(db, ids[0], NULL), 0);
 	ck_assert_int_eq(db_count_holding(db), 1);
 	db_close(db);
 }

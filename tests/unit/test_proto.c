@@ -37,11 +37,11 @@ START_TEST(fields_survive_both_encodings)
 	uint64_t u;
 	int armored;
 
-	proto_add_str(m, "argv", "python3");
-	proto_add_str(m, "argv", "main.py");
-	proto_add(m, "data", bin, sizeof(bin) - 1);
-	proto_add_u64(m, "timeout_ms", 30000);
-	proto_add(m, "empty", "", 0);
+	ck_assert_int_eq(proto_add_str(m, "argv", "python3"), 0);
+	ck_assert_int_eq(proto_add_str(m, "argv", "main.py"), 0);
+	ck_assert_int_eq(proto_add(m, "data", bin, sizeof(bin) - 1), 0);
+	ck_assert_int_eq(proto_add_u64(m, "timeout_ms", 30000), 0);
+	ck_assert_int_eq(proto_add(m, "empty", "", 0), 0);
 	for (armored = 0; armored < 2; armored++) {
 		r = roundtrip(m, armored, armored ? 1 : 7);
 		ck_assert_int_eq(proto_msg_type(r), PROTO_RUN);
@@ -69,8 +69,8 @@ START_TEST(armored_frames_hold_no_control_bytes)
 
 	for (i = 0; i < 256; i++)
 		all[i] = (unsigned char)i;
-	proto_add_str(m, "path", "dir/file.csv");
-	proto_add(m, "data", all, sizeof(all));
+	ck_assert_int_eq(proto_add_str(m, "path", "dir/file.csv"), 0);
+	ck_assert_int_eq(proto_add(m, "data", all, sizeof(all)), 0);
 	ck_assert_int_eq(proto_encode(m, 1, &buf, &len), 0);
 	for (i = 0; i < len; i++)
 		ck_assert_msg(buf[i] >= 0x20 && buf[i] < 0x7f, "byte %zu is 0x%02x", i, buf[i]);
