@@ -13,9 +13,6 @@
 #include "demux.h"
 #include "log.h"
 
-/* Replies may carry a file or 2 x the output cap; frames above this are refused. */
-#define CHANNEL_MAX_FRAME (256u << 20)
-
 struct channel {
 	struct docker_stream *st;
 	struct demux dm;
@@ -122,7 +119,7 @@ channel_try_open(struct docker *dk, const char *container_id, struct channel **o
 	int rc;
 
 	*out = NULL;
-	if (!(ch = calloc(1, sizeof(*ch))) || !(ch->dec = proto_decoder_new(CHANNEL_MAX_FRAME))) {
+	if (!(ch = calloc(1, sizeof(*ch))) || !(ch->dec = proto_decoder_new(PROTO_MAX_FRAME))) {
 		free(ch);
 		return DOCKER_ENOMEM;
 	}

@@ -20,6 +20,11 @@
 #include "attr.h"
 
 #define PROTO_KEY_MAX 15
+/*
+ * The largest frame either side accepts: a reply may carry a whole file or
+ * twice the output cap.  Larger frames are refused as malformed.
+ */
+#define PROTO_MAX_FRAME (256u << 20)
 
 /* Requests */
 #define PROTO_HELLO 'H'
@@ -27,7 +32,6 @@
 #define PROTO_RUN   'R'
 #define PROTO_LIST  'L'
 #define PROTO_GET   'G'
-#define PROTO_KILL  'K'
 /* Replies */
 #define PROTO_OK    'O'
 #define PROTO_ERR   'E'

@@ -28,6 +28,7 @@ struct walk {
 	unsigned max_depth;
 	uint64_t max_entries, hash_max, count;
 	int hidden, truncated;
+	struct hash_cache *hc;
 	int nomem;		/* an entry could not be added: the walk stops */
 };
 
@@ -187,118 +188,6 @@ out:
 	return rc;
 }
 
-/*
- * Hashes of the last listing, by path.  A file whose inode, size, mtime and
- * ctime are unchanged keeps its hash: user code can set mtime back, but any
- * write moves ctime.  Without it every listing would re-read the whole
- * workspace, and a session holding a large data set would pay for that on
- * every run.
- */
-struct hentry {
-	char *path;
-	ino_t ino;
-	off_t size;
-	struct timespec mtim, ctim;
-	char hex[65];
-	unsigned gen;
-};
-
-static struct hentry *htab;
-static size_t hcap, hused;
-static unsigned hgen;
-
-static struct hentry *
-hfind(const char *path)
-{
-	unsigned long h = 1469598103934665603UL;
-	const char *p;
-	size_t i;
-
-	if (!hcap)
-		return NULL;
-	for (p = path; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211UL;
-	for (i = h & (hcap - 1); htab[i].path; i = (i + 1) & (hcap - 1))
-		if (strcmp(htab[i].path, path) == 0)
-			return &htab[i];
-	return NULL;
-}
-
-/* Rebuild the table keeping the entries seen in the current listing. */
-static void
-hrehash(size_t newcap)
-{
-	struct hentry *old = htab, *t = calloc(newcap, sizeof(*t));
-	size_t oldcap = hcap, i, j;
-	unsigned long h;
-	const char *p;
-
-	if (!t)
-		return;
-	htab = t;
-	hcap = newcap;
-	hused = 0;
-	for (i = 0; i < oldcap; i++) {
-		if (!old[i].path)
-			continue;
-		if (old[i].gen != hgen) {
-			free(old[i].path);
-			continue;
-		}
-		for (h = 1469598103934665603UL, p = old[i].path; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211UL;
-		for (j = h & (hcap - 1); htab[j].path; j = (j + 1) & (hcap - 1))
-			;
-		htab[j] = old[i];
-		hused++;
-	}
-	free(old);
-}
-
-static void
-hremember(const char *path, const struct stat *st, const char *hex)
-{
-	struct hentry *e = hfind(path);
-	unsigned long h;
-	const char *p;
-	size_t i;
-
-	if (!e) {
-		if ((hused + 1) * 10 > hcap * 7)
-			hrehash(hcap ? hcap * 2 : 1024);
-		if (!hcap)
-			return;
-		for (h = 1469598103934665603UL, p = path; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211UL;
-		for (i = h & (hcap - 1); htab[i].path; i = (i + 1) & (hcap - 1))
-			;
-		if (!(htab[i].path = strdup(path)))
-			return;
-		e = &htab[i];
-		hused++;
-	}
-	e->ino = st->st_ino;
-	e->size = st->st_size;
-	e->mtim = st->st_mtim;
-	e->ctim = st->st_ctim;
-	e->gen = hgen;
-	snprintf(e->hex, sizeof(e->hex), "%s", hex);
-}
-
-/* The cached hash of path if the file is unchanged, else NULL. */
-static const char *
-hcached(const char *path, const struct stat *st)
-{
-	struct hentry *e = hfind(path);
-
-	if (!e || e->ino != st->st_ino || e->size != st->st_size ||
-	    e->mtim.tv_sec != st->st_mtim.tv_sec || e->mtim.tv_nsec != st->st_mtim.tv_nsec ||
-	    e->ctim.tv_sec != st->st_ctim.tv_sec || e->ctim.tv_nsec != st->st_ctim.tv_nsec)
-		return NULL;
-	e->gen = hgen;
-	return e->hex;
-}
-
 static void
 hash_file(int dfd, const char *name, char hex[65])
 {
@@ -350,13 +239,13 @@ walk_dir(struct walk *w, int dfd, const char *prefix, unsigned depth)
 		    S_ISLNK(st.st_mode) ? 'l' : 'o';
 		strcpy(hex, "-");
 		if (type == 'f' && (uint64_t)st.st_size <= w->hash_max) {
-			const char *known = hcached(rel, &st);
+			const char *known = hash_cache_get(w->hc, rel, &st);
 			if (known) {
 				strcpy(hex, known);
 			} else {
 				hash_file(dirfd(d), de->d_name, hex);
 				if (strcmp(hex, "-") != 0)
-					hremember(rel, &st, hex);
+					hash_cache_put(w->hc, rel, &st, hex);
 			}
 		}
 		snprintf(line, sizeof(line), "%c\t%lld\t%lld\t%o\t%s\t%s", type,
@@ -385,10 +274,11 @@ walk_dir(struct walk *w, int dfd, const char *prefix, unsigned depth)
 
 /* Fields: max_depth, max_entries, hash_max, hidden.  Reply: "e" lines. */
 int
-fs_list(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e)
+fs_list(const struct proto_msg *req, struct proto_msg *rep, struct hash_cache *hc,
+    struct rerr *e)
 {
 	struct walk w = { .rep = rep, .max_depth = 10, .max_entries = 10000,
-	    .hash_max = 10000000 };
+	    .hash_max = 10000000, .hc = hc };
 	uint64_t v;
 	int fd;
 
@@ -398,15 +288,15 @@ fs_list(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e)
 	proto_get_u64(req, "hash_max", &w.hash_max);
 	if (proto_get_u64(req, "hidden", &v) == 0)
 		w.hidden = v != 0;
-	hgen++;
+	hash_cache_begin(hc);
 	as_sandbox(1);
 	fd = open(RUNNER_WORKDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0)
 		walk_dir(&w, fd, "", 0);
 	as_sandbox(0);
 	/* Forget files that are gone, unless the walk was cut short. */
-	if (!w.truncated && hcap)
-		hrehash(hcap);
+	if (!w.truncated)
+		hash_cache_end(hc);
 	if (fd < 0)
 		return rerr_set(e, "list: %s", strerror(errno));
 	if (w.nomem || proto_add_u64(rep, "truncated", (uint64_t)w.truncated) < 0)

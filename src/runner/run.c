@@ -93,7 +93,7 @@ sandbox_alive(void)
  * cgroup cannot stop us.  Repeat until none is left: a bomb may fork between
  * two rounds.
  */
-int
+static int
 kill_sandbox(pid_t watch, int *status, int *reaped)
 {
 	int round;

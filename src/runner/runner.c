@@ -29,6 +29,12 @@ struct client {
 	struct proto_decoder *dec;
 };
 
+/* What the server loop owns and its handlers use. */
+struct server {
+	int sigfd;			/* SIGCHLD */
+	struct hash_cache *hc;		/* the listing's hashes */
+};
+
 static int
 send_msg(int fd, const struct proto_msg *m)
 {
@@ -45,12 +51,12 @@ send_msg(int fd, const struct proto_msg *m)
 
 /* The reply to req: the handler's, or an error reply with its reason; NULL if out of memory. */
 static struct proto_msg *
-dispatch(const struct proto_msg *req, int sigfd)
+dispatch(struct server *sv, const struct proto_msg *req)
 {
 	struct proto_msg *rep = proto_msg_new(PROTO_OK);
 	struct rerr e = { "" };
 	char type = proto_msg_type(req);
-	int rc, st, reaped = 0;
+	int rc;
 
 	if (!rep)
 		return NULL;
@@ -67,14 +73,10 @@ dispatch(const struct proto_msg *req, int sigfd)
 		rc = fs_get(req, rep, &e);
 		break;
 	case PROTO_LIST:
-		rc = fs_list(req, rep, &e);
+		rc = fs_list(req, rep, sv->hc, &e);
 		break;
 	case PROTO_RUN:
-		rc = run_command(req, rep, &e, sigfd);
-		break;
-	case PROTO_KILL:
-		rc = proto_add_u64(rep, "rounds", (uint64_t)kill_sandbox(-1, &st, &reaped)) < 0 ?
-		    rerr_set(&e, "kill: out of memory") : 0;
+		rc = run_command(req, rep, &e, sv->sigfd);
 		break;
 	default:
 		rc = rerr_set(&e, "unknown request '%c'", type);
@@ -91,7 +93,7 @@ dispatch(const struct proto_msg *req, int sigfd)
 
 /* Serve what the client sent; 0 keeps it, -1 drops it. */
 static int
-serve_client(struct client *c, int sigfd)
+serve_client(struct server *sv, struct client *c)
 {
 	struct proto_msg *req, *rep;
 	char b[65536];
@@ -104,7 +106,7 @@ serve_client(struct client *c, int sigfd)
 	if (n <= 0 || proto_decoder_feed(c->dec, b, (size_t)n) < 0)
 		return -1;
 	while ((r = proto_decoder_next(c->dec, &req)) == 1) {
-		rep = dispatch(req, sigfd);
+		rep = dispatch(sv, req);
 		proto_msg_free(req);
 		if (!rep || send_msg(c->fd, rep) < 0) {
 			proto_msg_free(rep);
@@ -168,7 +170,7 @@ accept_client(int lfd, struct client *cl, int *ncl)
 
 	if (fd < 0)
 		return;
-	if (*ncl == MAX_CLIENTS || !(cl[*ncl].dec = proto_decoder_new(RUNNER_MAX_FRAME))) {
+	if (*ncl == MAX_CLIENTS || !(cl[*ncl].dec = proto_decoder_new(PROTO_MAX_FRAME))) {
 		close(fd);
 		return;
 	}
@@ -182,12 +184,18 @@ server_main(void)
 	struct client cl[MAX_CLIENTS];
 	struct pollfd pf[MAX_CLIENTS + 2];
 	struct signalfd_siginfo si;
-	int sigfd = setup(), lfd = listen_socket(), ncl = 0, i, st, r = 0;
+	struct server sv = { setup(), hash_cache_new() };
+	int lfd = listen_socket(), ncl = 0, i, st, r = 0;
+
+	if (!sv.hc) {
+		fprintf(stderr, "runner: out of memory\n");
+		return 1;
+	}
 
 	for (;;) {
 		pf[0].fd = lfd;
 		pf[0].events = POLLIN;
-		pf[1].fd = sigfd;
+		pf[1].fd = sv.sigfd;
 		pf[1].events = POLLIN;
 		for (i = 0; i < ncl; i++) {
 			pf[i + 2].fd = cl[i].fd;
@@ -196,12 +204,12 @@ server_main(void)
 		if (poll(pf, (nfds_t)ncl + 2, -1) < 0 && errno != EINTR)
 			return 1;
 		if (pf[1].revents) {
-			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+			while (read(sv.sigfd, &si, sizeof(si)) == sizeof(si))
 				;
 			reap_children(-1, &st, &r);
 		}
 		for (i = ncl - 1; i >= 0; i--)
-			if (pf[i + 2].revents && serve_client(&cl[i], sigfd) < 0) {
+			if (pf[i + 2].revents && serve_client(&sv, &cl[i]) < 0) {
 				close(cl[i].fd);
 				proto_decoder_free(cl[i].dec);
 				cl[i] = cl[--ncl];

@@ -8,6 +8,7 @@
 #define CIP_RUNNER_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "proto.h"
@@ -17,7 +18,6 @@
 #define RUNNER_WORKDIR	"/mnt/data"
 #define SANDBOX_UID	1000
 #define SANDBOX_GID	1000
-#define RUNNER_MAX_FRAME (256u << 20)
 #define RUNNER_VERSION	"1"
 
 /* rerr.c: why a request failed, for its error reply */
@@ -34,18 +34,28 @@ int rerr_set(struct rerr *e, const char *fmt, ...) __attribute__((format(printf,
  */
 /* Run the request's argv as the sandbox user; fill rep.  sigfd: SIGCHLD. */
 int run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd);
-/*
- * Kill every process of the sandbox user; returns how many rounds it took.
- * Children it reaps on the way are handled as by reap_children.
- */
-int kill_sandbox(pid_t watch, int *status, int *reaped);
 /* Reap exited children; if one is `watch`, store its status. */
 void reap_children(pid_t watch, int *status, int *reaped);
+
+/* hcache.c: hashes of unchanged files, kept between listings */
+struct hash_cache;
+struct hash_cache *hash_cache_new(void);
+void hash_cache_free(struct hash_cache *hc);
+/* A listing starts: what it does not see again is dropped at its end. */
+void hash_cache_begin(struct hash_cache *hc);
+/* The listing saw every file: forget those it did not. */
+void hash_cache_end(struct hash_cache *hc);
+void hash_cache_put(struct hash_cache *hc, const char *path, const struct stat *st,
+    const char *hex);
+/* path's hash if the file is unchanged since it was put (by stat), else NULL. */
+const char *hash_cache_get(struct hash_cache *hc, const char *path, const struct stat *st);
 
 /* fsops.c: the workspace, never following a symlink */
 int fs_put(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
 int fs_get(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
-int fs_list(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
+/* hc: the listing's hash cache (hcache.c), kept from one listing to the next. */
+int fs_list(const struct proto_msg *req, struct proto_msg *rep, struct hash_cache *hc,
+    struct rerr *e);
 /* 1 if p is a clean relative path (no "", ".", ".." segments, no leading /). */
 int fs_path_ok(const char *p);
 

@@ -82,7 +82,7 @@ END_TEST
 START_TEST(two_messages_in_one_feed)
 {
 	struct proto_decoder *d = proto_decoder_new(1024);
-	struct proto_msg *a = proto_msg_new(PROTO_HELLO), *b = proto_msg_new(PROTO_KILL), *o;
+	struct proto_msg *a = proto_msg_new(PROTO_HELLO), *b = proto_msg_new(PROTO_LIST), *o;
 	unsigned char *x, *y;
 	size_t xl, yl;
 
@@ -94,7 +94,7 @@ START_TEST(two_messages_in_one_feed)
 	ck_assert_int_eq(proto_msg_type(o), PROTO_HELLO);
 	proto_msg_free(o);
 	ck_assert_int_eq(proto_decoder_next(d, &o), 1);
-	ck_assert_int_eq(proto_msg_type(o), PROTO_KILL);
+	ck_assert_int_eq(proto_msg_type(o), PROTO_LIST);
 	proto_msg_free(o);
 	ck_assert_int_eq(proto_decoder_next(d, &o), 0);
 	free(x);
