@@ -1,3 +1,7 @@
+/*
+ * A channel to one container's runner (see channel.h): requests framed
+ * out, replies demultiplexed and decoded in, over a stream it owns.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -14,7 +18,8 @@
 #include "log.h"
 
 struct channel {
-	struct docker_stream *st;
+	const struct channel_stream_ops *ops;
+	void *st;
 	struct demux dm;
 	struct proto_decoder *dec;
 	struct buf relay_err;	/* what the relay wrote to stderr */
@@ -42,7 +47,7 @@ int
 channel_idle_ok(struct channel *ch)
 {
 	/* The runner never speaks unasked: anything readable is an EOF or worse. */
-	if (!ch->broken && !docker_stream_quiet(ch->st))
+	if (!ch->broken && !ch->ops->quiet(ch->st))
 		ch->broken = 1;
 	return !ch->broken;
 }
@@ -70,7 +75,7 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 	if (proto_encode(req, 1, &frame, &len) < 0)
 		return -ENOMEM;
 	/* One send of the whole frame: engines scan split bytes for detach keys. */
-	r = docker_stream_send(ch->st, frame, len, timeout_ms);
+	r = ch->ops->send(ch->st, frame, len, timeout_ms);
 	free(frame);
 	if (r < 0)
 		goto broken;
@@ -82,7 +87,7 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 			r = -EPROTO;
 			goto broken;
 		}
-		n = docker_stream_recv(ch->st, b, sizeof(b), (int)(deadline - clock_mono_ms()));
+		n = ch->ops->recv(ch->st, b, sizeof(b), (int)(deadline - clock_mono_ms()));
 		if (n <= 0) {
 			r = n == 0 ? -ECONNRESET : (int)n;
 			goto broken;
@@ -102,18 +107,17 @@ channel_close(struct channel *ch)
 {
 	if (!ch)
 		return;
-	docker_stream_close(ch->st);
+	if (ch->st)
+		ch->ops->close(ch->st);
 	proto_decoder_free(ch->dec);
 	buf_free(&ch->relay_err);
 	free(ch);
 }
 
-static int
-channel_try_open(struct docker *dk, const char *container_id, struct channel **out,
-    struct docker_err *err)
+int
+channel_open_stream(const struct channel_stream_ops *ops, void *st, int timeout_ms,
+    struct channel **out, struct docker_err *err)
 {
-	static const char *const argv[] = { RUNNER_PATH, "relay", NULL };
-	char exec_id[DOCKER_ID_MAX];
 	struct proto_msg *hello = NULL, *rep = NULL;
 	struct channel *ch;
 	int rc;
@@ -121,21 +125,18 @@ channel_try_open(struct docker *dk, const char *container_id, struct channel **o
 	*out = NULL;
 	if (!(ch = calloc(1, sizeof(*ch))) || !(ch->dec = proto_decoder_new(PROTO_MAX_FRAME))) {
 		free(ch);
+		ops->close(st);
 		return DOCKER_ENOMEM;
 	}
+	ch->ops = ops;
+	ch->st = st;
 	buf_init(&ch->relay_err, 4096);
 	demux_init(&ch->dm, channel_sink, ch);
-	/* The relay runs as root like the runner: user code cannot signal it. */
-	rc = docker_exec_create(dk, container_id, argv, "0:0", 1, exec_id, err);
-	if (rc == DOCKER_OK)
-		rc = docker_exec_attach(dk, exec_id, &ch->st, err);
-	if (rc != DOCKER_OK)
-		goto fail;
 	if (!(hello = proto_msg_new(PROTO_HELLO))) {
 		rc = DOCKER_ENOMEM;
 		goto fail;
 	}
-	if (channel_call(ch, hello, &rep, 10000) < 0 || proto_msg_type(rep) != PROTO_OK) {
+	if (channel_call(ch, hello, &rep, timeout_ms) < 0 || proto_msg_type(rep) != PROTO_OK) {
 		snprintf(err->msg, sizeof(err->msg), "runner did not answer: %.300s",
 		    channel_stderr(ch));
 		err->status = 0;
@@ -151,6 +152,54 @@ fail:
 	proto_msg_free(rep);
 	channel_close(ch);
 	return rc;
+}
+
+static int
+docker_send(void *st, const void *buf, size_t len, int timeout_ms)
+{
+	return docker_stream_send(st, buf, len, timeout_ms);
+}
+
+static long
+docker_recv(void *st, void *buf, size_t cap, int timeout_ms)
+{
+	return docker_stream_recv(st, buf, cap, timeout_ms);
+}
+
+static int
+docker_quiet(void *st)
+{
+	return docker_stream_quiet(st);
+}
+
+static void
+docker_close(void *st)
+{
+	docker_stream_close(st);
+}
+
+static const struct channel_stream_ops docker_stream_ops = {
+	docker_send, docker_recv, docker_quiet, docker_close,
+};
+
+/* One try: a hijacked exec of the relay, then hello. */
+static int
+channel_try_open(struct docker *dk, const char *container_id, struct channel **out,
+    struct docker_err *err)
+{
+	static const char *const argv[] = { RUNNER_PATH, "relay", NULL };
+	char exec_id[DOCKER_ID_MAX];
+	struct docker_stream *st;
+	int rc;
+
+	*out = NULL;
+	/* The relay runs as root like the runner: user code cannot signal it. */
+	rc = docker_exec_create(dk, container_id, argv, "0:0", 1, exec_id, err);
+	if (rc == DOCKER_OK)
+		rc = docker_exec_attach(dk, exec_id, &st, err);
+	if (rc != DOCKER_OK)
+		return rc;
+	return channel_open_stream(&docker_stream_ops, st, 10000, out, err);
 }
 
 int

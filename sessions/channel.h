@@ -15,6 +15,27 @@
 struct channel;
 
 /*
+ * The byte stream under a channel: Docker's hijacked exec, or a unit
+ * test's socket.  Bytes in reach the relay's stdin; bytes out come in
+ * Docker's multiplexed framing (stdout: replies, stderr: the relay's own).
+ * The calls are those of docker_stream_* (docker.h).
+ */
+struct channel_stream_ops {
+	int (*send)(void *st, const void *buf, size_t len, int timeout_ms);
+	long (*recv)(void *st, void *buf, size_t cap, int timeout_ms);
+	int (*quiet)(void *st);
+	void (*close)(void *st);
+};
+
+/*
+ * A channel over st (now the channel's, closed on failure too), once the
+ * runner answered hello within timeout_ms.  DOCKER_OK, DOCKER_ENOMEM, or
+ * DOCKER_EAPI with err saying why the runner did not answer.
+ */
+int channel_open_stream(const struct channel_stream_ops *ops, void *st, int timeout_ms,
+    struct channel **out, struct docker_err *err);
+
+/*
  * Open a channel to the runner of a running container and say hello.  The
  * runner may still be starting: the open is retried for up to wait_ms.
  */

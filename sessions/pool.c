@@ -1,3 +1,6 @@
+/*
+ * The warm pool's refill thread and its hand-over (see pool.h).
+ */
 #include "config.h"
 
 #include <pthread.h>
@@ -15,7 +18,7 @@
 
 struct pool {
 	const struct cfg *cfg;
-	struct docker *dk;
+	const struct sandboxes *sbx;
 	struct pool_hooks hooks;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -26,7 +29,7 @@ struct pool {
 };
 
 struct pool *
-pool_new(const struct cfg *cfg, struct docker *dk, const struct pool_hooks *hooks)
+pool_new(const struct cfg *cfg, const struct sandboxes *sbx, const struct pool_hooks *hooks)
 {
 	struct pool *p;
 
@@ -37,7 +40,7 @@ pool_new(const struct cfg *cfg, struct docker *dk, const struct pool_hooks *hook
 		return NULL;
 	}
 	p->cfg = cfg;
-	p->dk = dk;
+	p->sbx = sbx;
 	p->hooks = *hooks;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
@@ -67,7 +70,7 @@ discard(struct pool *p, struct sandbox *sb, const char *why)
 
 	channel_close(sb->ch);
 	sb->ch = NULL;
-	if (sandbox_remove(p->dk, sb->id, &err) != DOCKER_OK)
+	if (sandbox_remove(p->sbx, sb->id, &err) != DOCKER_OK)
 		log_error("pool: cannot remove container %.12s: %s", sb->id, err.msg);
 	else
 		log_info("pool: container %.12s removed (%s)", sb->id, why);
@@ -81,7 +84,7 @@ refill_one(struct pool *p)
 	struct sandbox sb;
 	int at_runner, rc, kept = 0;
 
-	rc = sandbox_make(p->cfg, p->dk, NULL, &sb, &at_runner, &err);
+	rc = sandbox_make(p->sbx, NULL, &sb, &at_runner, &err);
 	pthread_mutex_lock(&p->mu);
 	if (rc == DOCKER_OK && !p->stopping && p->n < p->cfg->pool_size) {
 		p->ready[p->n++] = sb;

@@ -26,8 +26,9 @@ struct pool_hooks {
 
 struct pool;
 
-/* cfg, dk and hooks->ctx are borrowed.  CI_POOL_SIZE 0: NULL, no pool. */
-struct pool *pool_new(const struct cfg *cfg, struct docker *dk, const struct pool_hooks *hooks);
+/* cfg, sbx and hooks->ctx are borrowed.  CI_POOL_SIZE 0: NULL, no pool. */
+struct pool *pool_new(const struct cfg *cfg, const struct sandboxes *sbx,
+    const struct pool_hooks *hooks);
 /* Start the refill thread. */
 int pool_start(struct pool *p);
 /*

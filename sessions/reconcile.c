@@ -147,6 +147,8 @@ sessions_reconcile(struct sessions *sm)
 	struct reconcile rc = { sm, { NULL, 0, 0 }, 0, 0 };
 	struct docker_err err = { 0, "" };
 
+	if (!sm->dk)
+		return;		/* sandboxes that are not containers: nothing to adopt */
 	if (docker_list_containers(sm->dk, sm->cfg->sandbox_label, "1", reconcile_labelled, &rc,
 	    &err) != DOCKER_OK) {
 		log_error("startup: cannot list containers: %s", err.msg);

@@ -1,10 +1,13 @@
 /*
- * Sandbox containers on the engine: made ready to use (created with the
- * hardened spec and our labels, started, its runner channel open), attached
- * to again, inspected and removed.  Sessions make them on demand and the
- * warm pool ahead of time; with reconcile.c (startup) and channel.c (the
- * runner's byte stream), this is the only code in sessions/ that talks to
- * the Engine client, so these few calls are all a fake engine must provide.
+ * Sandbox containers: made ready to use (created with the hardened spec and
+ * our labels, started, its runner channel open), attached to again,
+ * inspected and removed.  Sessions make them on demand and the warm pool
+ * ahead of time.  The operations sit behind a table of function pointers
+ * (as valkey's ConnectionType does): sandboxes_docker_init gives the Engine
+ * client's, and the unit tests give a fake one, so slots, exec and the
+ * sweeper can be driven without an engine.  With reconcile.c (startup) and
+ * channel.c (the runner's byte stream), the Engine implementation here is
+ * the only code in sessions/ that calls docker_*.
  */
 #ifndef CIP_SANDBOX_H
 #define CIP_SANDBOX_H
@@ -22,23 +25,48 @@ struct sandbox {
 };
 
 /*
- * Make a sandbox for session (NULL: for the pool).  Returns DOCKER_OK, or
- * the failing call's DOCKER_* code with err filled and *at_runner set when
- * the container started but its runner never answered; nothing is left
- * behind on failure.
+ * What a source of sandboxes does.  Each returns DOCKER_OK or a DOCKER_*
+ * code with err filled; ctx is the source's own state.
  */
-int sandbox_make(const struct cfg *c, struct docker *dk, const char *session,
-    struct sandbox *out, int *at_runner, struct docker_err *err);
-/* A new channel to the runner of the running container id (its runner may be starting). */
-int sandbox_attach(struct docker *dk, const char *id, struct channel **ch,
+struct sandbox_ops {
+	/*
+	 * Make a sandbox for session (NULL: for the pool), its channel open;
+	 * *at_runner is set when it started but its runner never answered.
+	 * Nothing is left behind on failure.
+	 */
+	int (*make)(void *ctx, const char *session, struct sandbox *out, int *at_runner,
+	    struct docker_err *err);
+	/* A new channel to the runner of running sandbox id (its runner may be starting). */
+	int (*attach)(void *ctx, const char *id, struct channel **ch, struct docker_err *err);
+	/* DOCKER_OK with *running set, or DOCKER_ENOTFOUND if sandbox id is gone. */
+	int (*running)(void *ctx, const char *id, int *running, struct docker_err *err);
+	/* Remove sandbox id, running or not, with its anonymous volumes. */
+	int (*remove)(void *ctx, const char *id, struct docker_err *err);
+	/* DOCKER_OK if the engine answers. */
+	int (*ping)(void *ctx, struct docker_err *err);
+	/* Engine calls that have failed since the start. */
+	unsigned long long (*errors)(void *ctx);
+};
+
+/* A source of sandboxes: its operations and their state (borrowed). */
+struct sandboxes {
+	const struct sandbox_ops *ops;
+	void *ctx;
+};
+
+/* The Engine's sandboxes: containers per c on dk (both borrowed).  0 or -ENOMEM. */
+int sandboxes_docker_init(struct sandboxes *sbx, const struct cfg *c, struct docker *dk);
+void sandboxes_docker_fini(struct sandboxes *sbx);
+
+/* The operations, called through sbx's table. */
+int sandbox_make(const struct sandboxes *sbx, const char *session, struct sandbox *out,
+    int *at_runner, struct docker_err *err);
+int sandbox_attach(const struct sandboxes *sbx, const char *id, struct channel **ch,
     struct docker_err *err);
-/* DOCKER_OK with *running set, or DOCKER_ENOTFOUND if container id is gone. */
-int sandbox_running(struct docker *dk, const char *id, int *running, struct docker_err *err);
-/* Remove container id, running or not, with its anonymous volumes. */
-int sandbox_remove(struct docker *dk, const char *id, struct docker_err *err);
-/* DOCKER_OK if the engine answers. */
-int sandbox_engine_ping(struct docker *dk, struct docker_err *err);
-/* Engine calls that have failed since the start. */
-unsigned long long sandbox_engine_errors(const struct docker *dk);
+int sandbox_running(const struct sandboxes *sbx, const char *id, int *running,
+    struct docker_err *err);
+int sandbox_remove(const struct sandboxes *sbx, const char *id, struct docker_err *err);
+int sandbox_engine_ping(const struct sandboxes *sbx, struct docker_err *err);
+unsigned long long sandbox_engine_errors(const struct sandboxes *sbx);
 
 #endif

@@ -21,16 +21,17 @@ store_failed(struct sessions *sm, const char *what, const char *id)
 	metrics_store_failed(sm->mx);
 }
 
-struct sessions *
-sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs,
-    struct metrics *mx)
+/* The manager, its sandboxes from sbx (copied; its state borrowed). */
+static struct sessions *
+manager_new(const struct cfg *cfg, const struct sandboxes *sbx, struct db *db,
+    struct blobs *blobs, struct metrics *mx)
 {
 	struct sessions *sm = calloc(1, sizeof(*sm));
 
 	if (!sm)
 		return NULL;
 	sm->cfg = cfg;
-	sm->dk = dk;
+	sm->sbx = *sbx;
 	sm->db = db;
 	sm->blobs = blobs;
 	sm->mx = mx;
@@ -39,6 +40,31 @@ sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blo
 	pthread_mutex_init(&sm->sweep_mu, NULL);
 	pthread_cond_init(&sm->sweep_cv, NULL);
 	return sm;
+}
+
+struct sessions *
+sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs,
+    struct metrics *mx)
+{
+	struct sandboxes sbx;
+	struct sessions *sm;
+
+	if (sandboxes_docker_init(&sbx, cfg, dk) < 0)
+		return NULL;
+	if (!(sm = manager_new(cfg, &sbx, db, blobs, mx))) {
+		sandboxes_docker_fini(&sbx);
+		return NULL;
+	}
+	sm->dk = dk;
+	sm->own_sbx = 1;
+	return sm;
+}
+
+struct sessions *
+sessions_new_with(const struct cfg *cfg, const struct sandboxes *sbx, struct db *db,
+    struct blobs *blobs, struct metrics *mx)
+{
+	return manager_new(cfg, sbx, db, blobs, mx);
 }
 
 void
@@ -59,6 +85,8 @@ sessions_free(struct sessions *sm)
 			free(s);
 		}
 	pool_free(sm->pool);
+	if (sm->own_sbx)
+		sandboxes_docker_fini(&sm->sbx);
 	pthread_mutex_destroy(&sm->cap_mu);
 	pthread_mutex_destroy(&sm->mu);
 	pthread_mutex_destroy(&sm->sweep_mu);
@@ -129,7 +157,7 @@ remove_uncached_container(struct sessions *sm, const struct db_session *row)
 {
 	struct docker_err err = { 0, "" };
 
-	if (row->container_id[0] && sandbox_remove(sm->dk, row->container_id, &err) != DOCKER_OK)
+	if (row->container_id[0] && sandbox_remove(&sm->sbx, row->container_id, &err) != DOCKER_OK)
 		log_error("session %s: %s", row->id, err.msg);
 }
 
@@ -191,7 +219,7 @@ sessions_sample(struct sessions *sm, struct metrics_sample *out)
 {
 	struct db_totals t;
 
-	out->docker_errors = sandbox_engine_errors(sm->dk);
+	out->docker_errors = sandbox_engine_errors(&sm->sbx);
 	out->pool_size = sm->pool ? pool_size(sm->pool) : -1;
 	if (db_totals(sm->db, &t) < 0) {
 		out->sessions_active = out->containers_live = out->files_stored = -1;
@@ -211,7 +239,7 @@ sessions_health(struct sessions *sm, char *why, size_t whylen)
 	struct docker_err err = { 0, "" };
 	char dberr[256];
 
-	if (sandbox_engine_ping(sm->dk, &err) != DOCKER_OK) {
+	if (sandbox_engine_ping(&sm->sbx, &err) != DOCKER_OK) {
 		snprintf(why, whylen, "docker engine unavailable: %s", err.msg);
 		return -1;
 	}
@@ -229,7 +257,7 @@ sessions_start_pool(struct sessions *sm)
 
 	if (sm->cfg->pool_size == 0)
 		return 0;
-	if (!(sm->pool = pool_new(sm->cfg, sm->dk, &hooks)))
+	if (!(sm->pool = pool_new(sm->cfg, &sm->sbx, &hooks)))
 		return -ENOMEM;
 	return pool_start(sm->pool);
 }

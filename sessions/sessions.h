@@ -55,6 +55,13 @@ struct sessions;
 /* cfg, dk, db, blobs and mx (may be NULL) are borrowed and must outlive the manager. */
 struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db,
     struct blobs *blobs, struct metrics *mx);
+/*
+ * For the unit tests: sandboxes from sbx (a fake), no Engine client, so
+ * sessions_reconcile does nothing.  sbx's state is borrowed.
+ */
+struct sandboxes;
+struct sessions *sessions_new_with(const struct cfg *cfg, const struct sandboxes *sbx,
+    struct db *db, struct blobs *blobs, struct metrics *mx);
 /* Close channels; containers are left for the next start to adopt. */
 void sessions_free(struct sessions *sm);
 

@@ -57,7 +57,9 @@ struct session {
 
 struct sessions {
 	const struct cfg *cfg;
-	struct docker *dk;
+	struct sandboxes sbx;		/* where containers come from */
+	int own_sbx;			/* sbx is the Engine's, made by sessions_new */
+	struct docker *dk;		/* for reconcile.c; NULL with sessions_new_with */
 	struct db *db;
 	struct blobs *blobs;
 	struct metrics *mx;

@@ -78,7 +78,7 @@ drop_container(struct sessions *sm, struct session *s, const char *reason)
 	if (!s->container_id[0])
 		return;
 	log_warn("session %s: removing container %.12s: %s", s->id, s->container_id, reason);
-	if ((rc = sandbox_remove(sm->dk, s->container_id, &err)) != DOCKER_OK) {
+	if ((rc = sandbox_remove(&sm->sbx, s->container_id, &err)) != DOCKER_OK) {
 		log_error("session %s: %s", s->id, err.msg);
 		/* Unreachable engine: keep the id, so the container is not orphaned. */
 		if (rc == DOCKER_EUNAVAIL)
@@ -242,7 +242,7 @@ acquire_sandbox(struct sessions *sm, struct session *s, char *why, size_t whylen
 			return SESS_EBUSY;
 		}
 	}
-	rc = sandbox_make(sm->cfg, sm->dk, s->id, &sb, &at_runner, &err);
+	rc = sandbox_make(&sm->sbx, s->id, &sb, &at_runner, &err);
 	if (rc == DOCKER_OK)
 		hold_sandbox(sm, s, &sb, "started");
 	release_slot(sm);
@@ -265,14 +265,14 @@ ensure_channel(struct sessions *sm, struct session *s, char *why, size_t whylen)
 	s->ch = NULL;
 	if (s->container_id[0]) {
 		/* After a proxy restart, or a lost channel: reuse it if it runs. */
-		rc = sandbox_running(sm->dk, s->container_id, &running, &err);
+		rc = sandbox_running(&sm->sbx, s->container_id, &running, &err);
 		if (rc == DOCKER_EUNAVAIL) {
 			log_error("session %s: %s", s->id, err.msg);
 			snprintf(why, whylen, "docker engine unavailable");
 			return SESS_EUNAVAIL;
 		}
 		if (rc == DOCKER_OK && running &&
-		    sandbox_attach(sm->dk, s->container_id, &s->ch, &err) == DOCKER_OK)
+		    sandbox_attach(&sm->sbx, s->container_id, &s->ch, &err) == DOCKER_OK)
 			return SESS_OK;
 		drop_container(sm, s, rc == DOCKER_ENOTFOUND ? "it is gone" :
 		    running ? err.msg : "it is not running");

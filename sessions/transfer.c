@@ -69,6 +69,12 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 	}
 	data = proto_get(rep, "data", &len);
 	memset(&row, 0, sizeof(row));
+	/* The runner was told the cap; one that sends more is not believed. */
+	if (data && len > (size_t)sm->cfg->max_file_bytes) {
+		log_warn("session %s: output %s refused: the runner sent %zu bytes, over "
+		    "CI_MAX_FILE_SIZE_BYTES", s->id, path, len);
+		goto out;
+	}
 	if (!data || !(out->name = strdup(path)))
 		goto out;
 	memcpy(row.bucket, s->id, sizeof(row.bucket));

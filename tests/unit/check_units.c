@@ -16,6 +16,7 @@ main(void)
 	srunner_add_suite(sr, suite_ids());
 	srunner_add_suite(sr, suite_utf8());
 	srunner_add_suite(sr, suite_lib());
+	srunner_add_suite(sr, suite_sessions());
 	srunner_add_suite(sr, suite_demux());
 	srunner_add_suite(sr, suite_proto());
 	srunner_add_suite(sr, suite_exec_req());

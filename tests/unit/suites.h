@@ -16,5 +16,6 @@ Suite *suite_sha256(void);
 Suite *suite_db(void);
 Suite *suite_metrics(void);
 Suite *suite_lib(void);
+Suite *suite_sessions(void);
 
 #endif
