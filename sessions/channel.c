@@ -38,12 +38,6 @@ channel_sink(int stream, const char *p, size_t n, void *ctx)
 }
 
 int
-channel_broken(const struct channel *ch)
-{
-	return ch->broken;
-}
-
-int
 channel_idle_ok(struct channel *ch)
 {
 	/* The runner never speaks unasked: anything readable is an EOF or worse. */

@@ -50,7 +50,6 @@ void channel_close(struct channel *ch);
  */
 int channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms);
-int channel_broken(const struct channel *ch);
 /*
  * For a channel that waited unused (in the warm pool): 0, and marked
  * broken, if its stream has ended (an engine restart, the container gone).

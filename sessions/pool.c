@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pool.h"
 
@@ -51,15 +52,8 @@ pool_new(const struct cfg *cfg, const struct sandboxes *sbx, const struct pool_h
 static void
 wait_ms(struct pool *p, long ms)
 {
-	struct timespec until;
+	struct timespec until = clock_realtime_in(ms);
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_cond_timedwait(&p->cv, &p->mu, &until);
 }
 

@@ -56,15 +56,17 @@ reconcile_labelled(const struct docker_container *c, void *ctx)
 {
 	struct reconcile *rc = ctx;
 	struct sessions *sm = rc->sm;
+	const char *session = docker_label(c, SANDBOX_SESSION_LABEL);
+	const char *pool = docker_label(c, SANDBOX_POOL_LABEL);
 	struct db_session row;
 
-	if (c->pooled && !c->session[0]) {
+	if (!session && pool && strcmp(pool, "1") == 0) {
 		/* From a warm pool: a session's if the database says so, else unused. */
 		if (db_session_by_container(sm->db, c->id, &row) < 0) {
 			remove_container(rc, c->id, "an unused warm-pool container");
 			return 0;
 		}
-	} else if (!id_valid(c->session) || db_session_get(sm->db, c->session, &row) < 0) {
+	} else if (!session || !id_valid(session) || db_session_get(sm->db, session, &row) < 0) {
 		remove_container(rc, c->id, "no such session");
 		return 0;
 	}

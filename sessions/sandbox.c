@@ -29,7 +29,7 @@ create_and_start(const struct cfg *c, struct docker *dk, const char *session,
 	char created[24];
 	struct docker_label labels[3] = {
 		{ c->sandbox_label, "1" },
-		{ session ? "cip.session" : SANDBOX_POOL_LABEL, session ? session : "1" },
+		{ session ? SANDBOX_SESSION_LABEL : SANDBOX_POOL_LABEL, session ? session : "1" },
 		{ "cip.created", created },
 	};
 	struct docker_create_spec spec = {

@@ -16,7 +16,9 @@
 #include "channel.h"
 #include "docker.h"
 
-/* The label of pooled containers: they carry no cip.session label. */
+/* A session's container carries its id in this label ... */
+#define SANDBOX_SESSION_LABEL "cip.session"
+/* ... and a pooled one this label (=1) instead. */
 #define SANDBOX_POOL_LABEL "cip.pool"
 
 struct sandbox {

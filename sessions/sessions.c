@@ -108,20 +108,24 @@ struct list_ctx {
 	void *ctx;
 };
 
+/* One row of the listing, as the admin view shows it. */
 static int
 list_one(const struct db_session *row, long files, long long bytes, void *ctxv)
 {
 	struct list_ctx *l = ctxv;
 	const struct cfg *c = l->sm->cfg;
+	struct session_info info = {
+		.id = row->id, .user = row->user_id, .container_id = row->container_id,
+		.state = row->state, .created_at = row->created_at,
+		.last_used_at = row->last_used_at,
+		.expires_at = (c->session_ttl_idle ? row->last_used_at : row->created_at) +
+		    session_ttl_ms(c),
+		.files = files, .bytes = bytes, .live = row->container_id[0] != '\0',
+	};
 
 	if (l->user && strcmp(l->user, row->user_id) != 0)
 		return 0;
-	{
-	struct session_info info = { row, (c->session_ttl_idle ? row->last_used_at :
-	    row->created_at) + session_ttl_ms(c), files, bytes, row->container_id[0] != '\0' };
-
 	return l->cb(&info, l->ctx);
-	}
 }
 
 int

@@ -74,10 +74,12 @@ int sessions_exec(struct sessions *sm, const char *user, const struct exec_req *
     struct exec_result *res, char *why, size_t whylen);
 void exec_result_free(struct exec_result *res);
 
-/* Admin view of a session. */
+/* Admin view of a session; the strings are borrowed for the callback. */
 struct session_info {
-	const struct db_session *row;
-	long long expires_at;	/* unix ms */
+	const char *id, *user;
+	const char *container_id;	/* "" when it holds none */
+	const char *state;		/* "active" */
+	long long created_at, last_used_at, expires_at;	/* unix ms */
 	long files;
 	long long bytes;
 	int live;		/* holds a container now */

@@ -77,18 +77,12 @@ static void *
 sweeper_main(void *arg)
 {
 	struct sessions *sm = arg;
-	long long ns = (long long)(sm->cfg->sweep_interval_s * 1e9);
+	long long ms = (long long)(sm->cfg->sweep_interval_s * 1000);
 	struct timespec until;
 
 	pthread_mutex_lock(&sm->sweep_mu);
 	while (!sm->stopping) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)(ns / 1000000000LL);
-		until.tv_nsec += (long)(ns % 1000000000LL);
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = clock_realtime_in(ms);
 		pthread_cond_timedwait(&sm->sweep_cv, &sm->sweep_mu, &until);
 		if (sm->stopping)
 			break;

@@ -54,6 +54,9 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
     const struct exec_file_ref *from, struct exec_file *out)
 {
 	struct proto_msg *req = proto_msg_new(PROTO_GET), *rep = NULL;
+	struct file_new nf = { .bucket = s->id, .name = path, .owner = user,
+	    .session_id = s->id, .from_id = from ? from->id : NULL,
+	    .from_bucket = from ? from->bucket : NULL };
 	struct db_file row;
 	char detail[600];
 	const char *data;
@@ -68,7 +71,6 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 		goto out;
 	}
 	data = proto_get(rep, "data", &len);
-	memset(&row, 0, sizeof(row));
 	/* The runner was told the cap; one that sends more is not believed. */
 	if (data && len > (size_t)sm->cfg->max_file_bytes) {
 		log_warn("session %s: output %s refused: the runner sent %zu bytes, over "
@@ -77,18 +79,11 @@ store_output(struct sessions *sm, struct session *s, const char *user, const cha
 	}
 	if (!data || !(out->name = strdup(path)))
 		goto out;
-	memcpy(row.bucket, s->id, sizeof(row.bucket));
-	memcpy(row.session_id, s->id, sizeof(row.session_id));
 	if (from) {
-		snprintf(row.from_id, sizeof(row.from_id), "%s", from->id);
-		snprintf(row.from_bucket, sizeof(row.from_bucket), "%s", from->bucket);
-		memcpy(out->from_id, row.from_id, sizeof(out->from_id));
-		memcpy(out->from_bucket, row.from_bucket, sizeof(out->from_bucket));
+		snprintf(out->from_id, sizeof(out->from_id), "%s", from->id);
+		snprintf(out->from_bucket, sizeof(out->from_bucket), "%s", from->bucket);
 	}
-	snprintf(row.name, sizeof(row.name), "%s", path);
-	snprintf(row.owner, sizeof(row.owner), "%s", user);
-	mime_guess(data, len, path, row.mime, sizeof(row.mime));
-	if (files_store(sm->db, sm->blobs, &row, data, len) < 0) {
+	if (files_store_named(sm->db, sm->blobs, &nf, data, len, &row) < 0) {
 		log_error("session %s: output %s not stored", s->id, path);
 		free(out->name);
 		out->name = NULL;

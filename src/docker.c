@@ -551,12 +551,20 @@ container_of(struct json_object *item, const char *key, struct docker_container 
 	json_str(item, "State", c->state, sizeof(c->state));
 	if (json_object_object_get_ex(item, "Labels", &labels) &&
 	    json_object_is_type(labels, json_type_object)) {
-		json_str(labels, "cip.session", c->session, sizeof(c->session));
-		c->pooled = json_object_object_get_ex(labels, "cip.pool", &v) &&
-		    json_object_is_type(v, json_type_string) &&
-		    strcmp(json_object_get_string(v), "1") == 0;
+		c->labels = labels;
 		c->labelled = key && json_object_object_get_ex(labels, key, &v);
 	}
+}
+
+const char *
+docker_label(const struct docker_container *c, const char *key)
+{
+	struct json_object *v;
+
+	if (!c->labels || !json_object_object_get_ex((struct json_object *)c->labels, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
 }
 
 int

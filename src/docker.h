@@ -70,11 +70,12 @@ int docker_remove(struct docker *dk, const char *id, struct docker_err *err);
 struct docker_container {
 	char id[DOCKER_ID_MAX];
 	char image[256];	/* as the engine reports it (Podman adds localhost/) */
-	char session[64];	/* its cip.session label, or "" */
 	char state[32];		/* created, running, exited, ... */
 	int labelled;		/* carries the label asked for */
-	int pooled;		/* carries cip.pool=1: made for the warm pool */
+	const void *labels;	/* private: see docker_label */
 };
+/* The value of c's label key, or NULL; valid during the callback only. */
+const char *docker_label(const struct docker_container *c, const char *key);
 typedef int (*docker_container_cb)(const struct docker_container *c, void *ctx);
 
 /*

@@ -116,12 +116,6 @@ http_match(const char *pattern, const char *path, char *scratch, size_t scratchl
 }
 
 const char *
-http_req_method(const struct http_req *req)
-{
-	return req->method;
-}
-
-const char *
 http_req_jwt_user(const struct http_req *req)
 {
 	return req->jwt_user[0] ? req->jwt_user : NULL;

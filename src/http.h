@@ -55,7 +55,6 @@ void http_drain(struct http_server *srv, long timeout_ms);
 /* Stop: connections still open are closed. */
 void http_stop(struct http_server *srv);
 
-const char *http_req_method(const struct http_req *req);
 /* The user a verified JWT names (its sub), or NULL. */
 const char *http_req_jwt_user(const struct http_req *req);
 /* The i-th {} segment of the matched pattern, or NULL. */

@@ -250,16 +250,15 @@ static int
 add_session(const struct session_info *info, void *ctx)
 {
 	struct json_object *o = json_object_new_object();
-	const struct db_session *r = info->row;
 
-	json_object_object_add(o, "session_id", json_object_new_string(r->id));
-	json_object_object_add(o, "user_id", json_object_new_string(r->user_id));
-	json_object_object_add(o, "created_at", iso_time(r->created_at));
+	json_object_object_add(o, "session_id", json_object_new_string(info->id));
+	json_object_object_add(o, "user_id", json_object_new_string(info->user));
+	json_object_object_add(o, "created_at", iso_time(info->created_at));
 	json_object_object_add(o, "expires_at", iso_time(info->expires_at));
-	json_object_object_add(o, "last_used_at", iso_time(r->last_used_at));
-	json_object_object_add(o, "container_id", r->container_id[0] ?
-	    json_object_new_string(r->container_id) : NULL);
-	json_object_object_add(o, "state", json_object_new_string(r->state));
+	json_object_object_add(o, "last_used_at", iso_time(info->last_used_at));
+	json_object_object_add(o, "container_id", info->container_id[0] ?
+	    json_object_new_string(info->container_id) : NULL);
+	json_object_object_add(o, "state", json_object_new_string(info->state));
 	json_object_object_add(o, "live", json_object_new_boolean(info->live));
 	json_object_object_add(o, "files", json_object_new_int64(info->files));
 	json_object_object_add(o, "bytes", json_object_new_int64(info->bytes));

@@ -240,6 +240,8 @@ static int
 store_upload(struct app *app, const struct http_req *req, const struct http_part *p,
     const char *bucket, int read_only, char id[ID_LEN + 1], const char **why)
 {
+	struct file_new nf = { .bucket = bucket, .name = p->filename,
+	    .owner = request_user(req, NULL), .read_only = read_only };
 	const char *problem;
 	struct db_file row;
 
@@ -251,13 +253,7 @@ store_upload(struct app *app, const struct http_req *req, const struct http_part
 		*why = problem;
 		return 400;
 	}
-	memset(&row, 0, sizeof(row));
-	memcpy(row.bucket, bucket, sizeof(row.bucket));
-	snprintf(row.name, sizeof(row.name), "%s", p->filename);
-	snprintf(row.owner, sizeof(row.owner), "%s", request_user(req, NULL));
-	row.read_only = read_only;
-	mime_guess(p->data, p->len, p->filename, row.mime, sizeof(row.mime));
-	if (files_store(app->db, app->blobs, &row, p->data, p->len) < 0) {
+	if (files_store_named(app->db, app->blobs, &nf, p->data, p->len, &row) < 0) {
 		*why = "the file store did not take the file";
 		return 500;
 	}

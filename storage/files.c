@@ -1,15 +1,22 @@
+/*
+ * Stored files (see files.h): a blob and its row, stored and deleted in the
+ * order that never leaves a row without its blob.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "clock.h"
 #include "files.h"
 #include "ids.h"
 #include "log.h"
+#include "mime.h"
 
-int
+/* Blob first, then row: a row never points at a missing blob. */
+static int
 files_store(struct db *db, struct blobs *b, struct db_file *row, const void *data, size_t len)
 {
 	unsigned char dig[SHA256_DIGEST_LENGTH];
@@ -32,6 +39,25 @@ files_store(struct db *db, struct blobs *b, struct db_file *row, const void *dat
 		return rc;
 	}
 	return 0;
+}
+
+int
+files_store_named(struct db *db, struct blobs *b, const struct file_new *nf, const void *data,
+    size_t len, struct db_file *row)
+{
+	memset(row, 0, sizeof(*row));
+	snprintf(row->bucket, sizeof(row->bucket), "%s", nf->bucket);
+	snprintf(row->name, sizeof(row->name), "%s", nf->name);
+	snprintf(row->owner, sizeof(row->owner), "%s", nf->owner);
+	if (nf->session_id)
+		snprintf(row->session_id, sizeof(row->session_id), "%s", nf->session_id);
+	if (nf->from_id && nf->from_bucket) {
+		snprintf(row->from_id, sizeof(row->from_id), "%s", nf->from_id);
+		snprintf(row->from_bucket, sizeof(row->from_bucket), "%s", nf->from_bucket);
+	}
+	row->read_only = nf->read_only;
+	mime_guess(data, len, nf->name, row->mime, sizeof(row->mime));
+	return files_store(db, b, row, data, len);
 }
 
 int

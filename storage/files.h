@@ -13,13 +13,22 @@
 #include "blobs.h"
 #include "db.h"
 
+/* What a new file is, where it goes and whose it is (strings borrowed). */
+struct file_new {
+	const char *bucket;
+	const char *name;		/* as uploaded, or relative to /mnt/data */
+	const char *owner;		/* the user it belongs to */
+	const char *session_id;		/* the session whose run wrote it, or NULL */
+	const char *from_id, *from_bucket;	/* the input it changed, or NULL */
+	int read_only;
+};
 /*
- * Store data under row->bucket with a new id (written to row->id), its size
- * and SHA-256 filled in.  The caller fills name, mime, owner and the rest.
- * 0 or -errno; nothing is left behind on failure.
+ * Store data as a new file described by nf: row is filled (a new id, the
+ * size, SHA-256, and the MIME type told by its bytes and name).  0 or
+ * -errno; nothing is left behind on failure.
  */
-CIP_MUST_CHECK int files_store(struct db *db, struct blobs *b, struct db_file *row, const void *data,
-    size_t len);
+CIP_MUST_CHECK int files_store_named(struct db *db, struct blobs *b, const struct file_new *nf,
+    const void *data, size_t len, struct db_file *row);
 /* Delete a stored file: -ENOENT if there is none. */
 CIP_MUST_CHECK int files_delete(struct db *db, struct blobs *b, const char *bucket, const char *id);
 

@@ -21,14 +21,6 @@ buf_free(struct buf *b)
 	buf_init(b, b->cap);
 }
 
-void
-buf_reset(struct buf *b)
-{
-	b->len = 0;
-	b->total = 0;
-	if (b->data)
-		b->data[0] = '\0';
-}
 
 static int
 buf_grow(struct buf *b, size_t need)

@@ -18,7 +18,6 @@ struct buf {
 
 void buf_init(struct buf *b, size_t cap);
 void buf_free(struct buf *b);
-void buf_reset(struct buf *b);
 /* Append; returns 0, or -1 if memory ran out (the buffer stays valid). */
 int buf_add(struct buf *b, const void *p, size_t n);
 int buf_addstr(struct buf *b, const char *s);

@@ -50,7 +50,7 @@ log_escape(char *dst, size_t cap, const char *src, int json)
 	return n;
 }
 
-void
+static void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[2048], esc[4096], line[4400], ts[40];

@@ -39,7 +39,8 @@ as_sandbox(int on)
 	setfsuid(on ? SANDBOX_UID : 0);
 }
 
-int
+/* 1 if p is a clean relative path (relpath.h) of at most PATH_MAX_LEN bytes. */
+static int
 fs_path_ok(const char *p)
 {
 	size_t n = strlen(p);

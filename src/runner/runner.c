@@ -201,8 +201,10 @@ server_main(void)
 			pf[i + 2].fd = cl[i].fd;
 			pf[i + 2].events = POLLIN;
 		}
-		if (poll(pf, (nfds_t)ncl + 2, -1) < 0 && errno != EINTR)
+		if (poll(pf, (nfds_t)ncl + 2, -1) < 0 && errno != EINTR) {
+			hash_cache_free(sv.hc);
 			return 1;
+		}
 		if (pf[1].revents) {
 			while (read(sv.sigfd, &si, sizeof(si)) == sizeof(si))
 				;

@@ -56,8 +56,6 @@ int fs_get(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
 /* hc: the listing's hash cache (hcache.c), kept from one listing to the next. */
 int fs_list(const struct proto_msg *req, struct proto_msg *rep, struct hash_cache *hc,
     struct rerr *e);
-/* 1 if p is a clean relative path (no "", ".", ".." segments, no leading /). */
-int fs_path_ok(const char *p);
 
 /* relay.c */
 int relay_main(void);
