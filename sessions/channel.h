@@ -1,6 +1,7 @@
 /*
- * A channel to the runner of one container: a hijacked exec of
- * `runner relay`, over which requests and replies of proto.h travel.  One
+ * A channel to the runner of one sandbox: a byte stream to its relay
+ * (`runner relay`, started by sandbox.c as a hijacked exec), over which
+ * requests and replies of proto.h travel.  One
  * channel serves one caller at a time (the session lock guarantees it).
  * Everything the runner says is checked by the caller: it is untrusted.
  */
@@ -9,8 +10,6 @@
 
 #include "docker.h"
 #include "proto.h"
-
-#define RUNNER_PATH "/opt/cip/runner"
 
 struct channel;
 
@@ -35,12 +34,6 @@ struct channel_stream_ops {
 int channel_open_stream(const struct channel_stream_ops *ops, void *st, int timeout_ms,
     struct channel **out, struct docker_err *err);
 
-/*
- * Open a channel to the runner of a running container and say hello.  The
- * runner may still be starting: the open is retried for up to wait_ms.
- */
-int channel_open(struct docker *dk, const char *container_id, int wait_ms,
-    struct channel **out, struct docker_err *err);
 void channel_close(struct channel *ch);
 
 /*

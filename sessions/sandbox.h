@@ -5,9 +5,9 @@
  * ahead of time.  The operations sit behind a table of function pointers
  * (as valkey's ConnectionType does): sandboxes_docker_init gives the Engine
  * client's, and the unit tests give a fake one, so slots, exec and the
- * sweeper can be driven without an engine.  With reconcile.c (startup) and
- * channel.c (the runner's byte stream), the Engine implementation here is
- * the only code in sessions/ that calls docker_*.
+ * sweeper can be driven without an engine.  The Engine implementation
+ * here (containers, and the relay exec under each channel) and reconcile.c
+ * (startup) are the only code in sessions/ that calls docker_*.
  */
 #ifndef CIP_SANDBOX_H
 #define CIP_SANDBOX_H
@@ -57,6 +57,13 @@ struct sandboxes {
 };
 
 /* The Engine's sandboxes: containers per c on dk (both borrowed).  0 or -ENOMEM. */
+/*
+ * A channel to the runner of running container id on dk: a hijacked exec
+ * of the relay, then hello.  The runner may still be starting: the open is
+ * retried for up to wait_ms.
+ */
+int sandbox_docker_channel(struct docker *dk, const char *id, int wait_ms,
+    struct channel **out, struct docker_err *err);
 int sandboxes_docker_init(struct sandboxes *sbx, const struct cfg *c, struct docker *dk);
 void sandboxes_docker_fini(struct sandboxes *sbx);
 

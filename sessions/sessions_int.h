@@ -13,11 +13,15 @@
  *   transfer.c       files in and out of /mnt/data                exec, slots
  *   sweep.c          TTL expiry, idle eviction, file retention    main (thread)
  *   reconcile.c      adopt or remove containers at startup        main
- *   sandbox.c        make, attach, inspect, remove containers;    slots, pool,
- *                    with reconcile.c, all of the Engine calls     sessions
+ *   sandbox.c        the sandbox operation table, and the         slots, pool,
+ *                    Engine's: containers and their relay exec    sessions
+ *                    (with reconcile.c, all of the docker_* calls)
  *   pool.c           the warm pool's thread                       slots
- *   channel.c        one runner channel per container             slots, runner_client
+ *   channel.c        one runner channel over a byte stream        sandbox, runner_client
  *   workspace.c      a listing of /mnt/data, and its diff         transfer
+ *
+ * Unit tests drive all of it through sessions_new_with and a fake table
+ * (tests/unit/fake_sandbox.c).
  *
  * Locks: sm->mu guards the table (never held across I/O); a session's lock
  * is held for a whole exec, and taken with trylock by eviction and the

@@ -17,6 +17,7 @@
 #include "docker.h"
 #include "log.h"
 #include "proto.h"
+#include "sandbox.h"
 
 static struct docker *dk;
 static struct channel *ch;
@@ -40,7 +41,7 @@ setup(void)
 	ck_assert_msg(docker_negotiate(dk, &err) == DOCKER_OK, "engine: %s", err.msg);
 	ck_assert_msg(docker_create(dk, &spec, cid, &err) == DOCKER_OK, "create: %s", err.msg);
 	ck_assert_msg(docker_start(dk, cid, &err) == DOCKER_OK, "start: %s", err.msg);
-	ck_assert_msg(channel_open(dk, cid, 10000, &ch, &err) == DOCKER_OK, "channel: %s", err.msg);
+	ck_assert_msg(sandbox_docker_channel(dk, cid, 10000, &ch, &err) == DOCKER_OK, "channel: %s", err.msg);
 }
 
 static void
@@ -241,7 +242,7 @@ START_TEST(a_second_channel_works_alongside)
 	struct channel *other;
 	struct proto_msg *req = proto_msg_new(PROTO_HELLO), *rep;
 
-	ck_assert_int_eq(channel_open(dk, cid, 5000, &other, &err), DOCKER_OK);
+	ck_assert_int_eq(sandbox_docker_channel(dk, cid, 5000, &other, &err), DOCKER_OK);
 	ck_assert_int_eq(channel_call(other, req, &rep, 5000), 0);
 	ck_assert_str_eq(proto_get(rep, "version", NULL), "1");
 	proto_msg_free(rep);
