@@ -26,6 +26,7 @@ struct channel {
 	int broken;
 };
 
+/* Demux sink: stdout feeds the reply decoder, stderr is kept as the relay's own. */
 static int
 channel_sink(int stream, const char *p, size_t n, void *ctx)
 {
@@ -37,6 +38,7 @@ channel_sink(int stream, const char *p, size_t n, void *ctx)
 	return 0;
 }
 
+/* 1 if a channel that waited unused is still sound; else 0, and it is marked broken. */
 int
 channel_idle_ok(struct channel *ch)
 {
@@ -46,12 +48,14 @@ channel_idle_ok(struct channel *ch)
 	return !ch->broken;
 }
 
+/* What the relay wrote to its stderr so far, borrowed; "" if nothing. */
 const char *
 channel_stderr(const struct channel *ch)
 {
 	return ch->relay_err.data ? ch->relay_err.data : "";
 }
 
+/* Send req and wait for its reply; 0, or -errno, after which the channel is broken. */
 int
 channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms)
@@ -96,6 +100,7 @@ broken:
 	return r;
 }
 
+/* Close the channel's stream and free the channel; NULL is fine. */
 void
 channel_close(struct channel *ch)
 {
@@ -108,6 +113,7 @@ channel_close(struct channel *ch)
 	free(ch);
 }
 
+/* A channel over st once its runner answered hello; st is closed on failure too. */
 int
 channel_open_stream(const struct channel_stream_ops *ops, void *st, int timeout_ms,
     struct channel **out, struct docker_err *err)

@@ -12,6 +12,7 @@
 
 #include "sessions_int.h"
 
+/* Free what res holds and leave it empty. */
 void
 exec_result_free(struct exec_result *res)
 {
@@ -95,6 +96,7 @@ out:
 	return rc;
 }
 
+/* Run req in user's session; SESS_OK even if the program failed, else an error and why. */
 int
 sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
     struct exec_result *res, char *why, size_t whylen)

@@ -29,6 +29,7 @@ struct pool {
 	int n;
 };
 
+/* A pool of cfg->pool_size slots, not started; NULL with no pool size or no memory. */
 struct pool *
 pool_new(const struct cfg *cfg, const struct sandboxes *sbx, const struct pool_hooks *hooks)
 {
@@ -57,6 +58,7 @@ wait_ms(struct pool *p, long ms)
 	pthread_cond_timedwait(&p->cv, &p->mu, &until);
 }
 
+/* Close a pooled sandbox's channel and remove its container, logging why. */
 static void
 discard(struct pool *p, struct sandbox *sb, const char *why)
 {
@@ -99,6 +101,7 @@ refill_one(struct pool *p)
 	return 0;
 }
 
+/* The refill thread: keep the pool full within the cap, backing off while the engine fails. */
 static void *
 refill_main(void *arg)
 {
@@ -134,6 +137,7 @@ refill_main(void *arg)
 	return NULL;
 }
 
+/* Start the refill thread; 0 (also with no pool), or -errno. */
 int
 pool_start(struct pool *p)
 {
@@ -147,6 +151,7 @@ pool_start(struct pool *p)
 	return 0;
 }
 
+/* Hand the caller the oldest ready sandbox whose channel is sound; 0, or -1 if none. */
 int
 pool_take(struct pool *p, struct sandbox *out)
 {
@@ -174,6 +179,7 @@ pool_take(struct pool *p, struct sandbox *out)
 	}
 }
 
+/* Sandboxes ready in the pool now; 0 with no pool. */
 int
 pool_size(struct pool *p)
 {
@@ -187,6 +193,7 @@ pool_size(struct pool *p)
 	return n;
 }
 
+/* Wake the refill thread: room may have appeared. */
 void
 pool_kick(struct pool *p)
 {
@@ -197,6 +204,7 @@ pool_kick(struct pool *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Stop the refill thread, remove every pooled container and free the pool. */
 void
 pool_free(struct pool *p)
 {

@@ -17,6 +17,7 @@ struct seen {
 	size_t n, alloc;
 };
 
+/* Add id to the containers kept; 0, or -1 if out of memory. */
 static int
 remember(struct seen *v, const char *id)
 {
@@ -38,6 +39,7 @@ struct reconcile {
 	int adopted, removed;
 };
 
+/* Remove container id at startup, logging why, and count it. */
 static void
 remove_container(struct reconcile *rc, const char *id, const char *why)
 {
@@ -51,6 +53,7 @@ remove_container(struct reconcile *rc, const char *id, const char *why)
 	rc->removed++;
 }
 
+/* Adopt a labelled container for its active session, or remove it. */
 static int
 reconcile_labelled(const struct docker_container *c, void *ctx)
 {
@@ -104,6 +107,7 @@ bare_image(const char *image)
 	return image;
 }
 
+/* Remove an unlabelled container whose image matches CI_SANDBOX_IMAGE_PREFIXES. */
 static int
 reconcile_by_image(const struct docker_container *c, void *ctx)
 {
@@ -124,6 +128,7 @@ reconcile_by_image(const struct docker_container *c, void *ctx)
 	return 0;
 }
 
+/* Forget row's container unless it was adopted: the engine no longer has it. */
 static int
 forget_gone(const struct db_session *row, long files, long long bytes, void *ctx)
 {
@@ -143,6 +148,7 @@ forget_gone(const struct db_session *row, long files, long long bytes, void *ctx
 	return 0;
 }
 
+/* Adopt or remove containers at startup, and forget those the engine no longer has. */
 void
 sessions_reconcile(struct sessions *sm)
 {

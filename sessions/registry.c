@@ -12,6 +12,7 @@
 
 #include "sessions_int.h"
 
+/* The table bucket of session id. */
 static unsigned
 bucket_of(const char *id)
 {
@@ -22,6 +23,7 @@ bucket_of(const char *id)
 	return h % NBUCKETS;
 }
 
+/* The cached session for id, no reference taken, or NULL.  Caller holds sm->mu. */
 static struct session *
 registry_find(struct sessions *sm, const char *id)
 {
@@ -59,6 +61,7 @@ registry_get(struct sessions *sm, const struct db_session *row)
 	return s;
 }
 
+/* Give back a reference to s; the last one frees it with its channel. */
 void
 session_release(struct sessions *sm, struct session *s)
 {

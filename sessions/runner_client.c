@@ -52,6 +52,7 @@ static const char *const run_env[] = {
 	NULL,
 };
 
+/* The RUN request for req, file as its {file}, with env and caps; NULL if out of memory. */
 struct proto_msg *
 build_run(const struct cfg *c, const struct exec_req *req, const char *file)
 {
@@ -77,6 +78,7 @@ build_run(const struct cfg *c, const struct exec_req *req, const char *file)
 	return m;
 }
 
+/* The PUT request writing req's code to file; NULL if out of memory. */
 struct proto_msg *
 build_put(const struct exec_req *req, const char *file)
 {
@@ -136,6 +138,7 @@ append_note(struct exec_result *res, const char *note)
 	return 0;
 }
 
+/* Fill res from a RUN reply, noting a timeout or SIGKILL on stderr; 0, or -1 if no memory. */
 int
 result_from_reply(const struct cfg *c, const struct proto_msg *rep, struct exec_result *res)
 {

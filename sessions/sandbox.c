@@ -17,24 +17,28 @@
 #define RUNNER_START_WAIT_MS 10000
 #define RUNNER_PATH "/opt/cip/runner"
 
+/* Send bytes to the relay over the Engine's hijacked stream. */
 static int
 docker_send(void *st, const void *buf, size_t len, int timeout_ms)
 {
 	return docker_stream_send(st, buf, len, timeout_ms);
 }
 
+/* Receive the relay's multiplexed bytes from the Engine's hijacked stream. */
 static long
 docker_recv(void *st, void *buf, size_t cap, int timeout_ms)
 {
 	return docker_stream_recv(st, buf, cap, timeout_ms);
 }
 
+/* 1 if the Engine's stream has nothing waiting to be read. */
 static int
 docker_quiet(void *st)
 {
 	return docker_stream_quiet(st);
 }
 
+/* Close the Engine's hijacked stream. */
 static void
 docker_close(void *st)
 {
@@ -65,6 +69,7 @@ channel_try_open(struct docker *dk, const char *container_id, struct channel **o
 	return channel_open_stream(&docker_stream_ops, st, 10000, out, err);
 }
 
+/* A channel to container id's runner, retried while it starts, for up to wait_ms. */
 int
 sandbox_docker_channel(struct docker *dk, const char *container_id, int wait_ms,
     struct channel **out, struct docker_err *err)
@@ -117,6 +122,7 @@ create_and_start(const struct cfg *c, struct docker *dk, const char *session,
 	return rc;
 }
 
+/* The Engine's attach: a channel to the container's runner, waiting for it to start. */
 static int
 docker_sb_attach(void *ctx, const char *id, struct channel **ch, struct docker_err *err)
 {
@@ -125,6 +131,7 @@ docker_sb_attach(void *ctx, const char *id, struct channel **ch, struct docker_e
 	return sandbox_docker_channel(d->dk, id, RUNNER_START_WAIT_MS, ch, err);
 }
 
+/* The Engine's make: create, start, open a channel; nothing is left behind on failure. */
 static int
 docker_sb_make(void *ctx, const char *session, struct sandbox *out, int *at_runner,
     struct docker_err *err)
@@ -147,24 +154,28 @@ docker_sb_make(void *ctx, const char *session, struct sandbox *out, int *at_runn
 	return rc;
 }
 
+/* The Engine's running: inspect the container. */
 static int
 docker_sb_running(void *ctx, const char *id, int *running, struct docker_err *err)
 {
 	return docker_inspect_running(((struct docker_sandboxes *)ctx)->dk, id, running, err);
 }
 
+/* The Engine's remove: remove the container. */
 static int
 docker_sb_remove(void *ctx, const char *id, struct docker_err *err)
 {
 	return docker_remove(((struct docker_sandboxes *)ctx)->dk, id, err);
 }
 
+/* The Engine's ping: ping the engine. */
 static int
 docker_sb_ping(void *ctx, struct docker_err *err)
 {
 	return docker_ping(((struct docker_sandboxes *)ctx)->dk, err);
 }
 
+/* The Engine's errors: the client's count of failed calls. */
 static unsigned long long
 docker_sb_errors(void *ctx)
 {
@@ -176,6 +187,7 @@ static const struct sandbox_ops docker_sandbox_ops = {
 	.remove = docker_sb_remove, .ping = docker_sb_ping, .errors = docker_sb_errors,
 };
 
+/* Give sbx the Engine's sandboxes, containers per c on dk; 0 or -ENOMEM. */
 int
 sandboxes_docker_init(struct sandboxes *sbx, const struct cfg *c, struct docker *dk)
 {
@@ -190,6 +202,7 @@ sandboxes_docker_init(struct sandboxes *sbx, const struct cfg *c, struct docker 
 	return 0;
 }
 
+/* Free the state sandboxes_docker_init gave sbx. */
 void
 sandboxes_docker_fini(struct sandboxes *sbx)
 {
@@ -197,6 +210,7 @@ sandboxes_docker_fini(struct sandboxes *sbx)
 	sbx->ctx = NULL;
 }
 
+/* Make a sandbox through sbx's table. */
 int
 sandbox_make(const struct sandboxes *sbx, const char *session, struct sandbox *out,
     int *at_runner, struct docker_err *err)
@@ -204,6 +218,7 @@ sandbox_make(const struct sandboxes *sbx, const char *session, struct sandbox *o
 	return sbx->ops->make(sbx->ctx, session, out, at_runner, err);
 }
 
+/* Open a new channel to sandbox id through sbx's table. */
 int
 sandbox_attach(const struct sandboxes *sbx, const char *id, struct channel **ch,
     struct docker_err *err)
@@ -211,6 +226,7 @@ sandbox_attach(const struct sandboxes *sbx, const char *id, struct channel **ch,
 	return sbx->ops->attach(sbx->ctx, id, ch, err);
 }
 
+/* Ask whether sandbox id runs, through sbx's table. */
 int
 sandbox_running(const struct sandboxes *sbx, const char *id, int *running,
     struct docker_err *err)
@@ -218,18 +234,21 @@ sandbox_running(const struct sandboxes *sbx, const char *id, int *running,
 	return sbx->ops->running(sbx->ctx, id, running, err);
 }
 
+/* Remove sandbox id through sbx's table. */
 int
 sandbox_remove(const struct sandboxes *sbx, const char *id, struct docker_err *err)
 {
 	return sbx->ops->remove(sbx->ctx, id, err);
 }
 
+/* Ping the engine through sbx's table. */
 int
 sandbox_engine_ping(const struct sandboxes *sbx, struct docker_err *err)
 {
 	return sbx->ops->ping(sbx->ctx, err);
 }
 
+/* Engine calls failed since the start, through sbx's table. */
 unsigned long long
 sandbox_engine_errors(const struct sandboxes *sbx)
 {

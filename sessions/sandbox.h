@@ -56,7 +56,6 @@ struct sandboxes {
 	void *ctx;
 };
 
-/* The Engine's sandboxes: containers per c on dk (both borrowed).  0 or -ENOMEM. */
 /*
  * A channel to the runner of running container id on dk: a hijacked exec
  * of the relay, then hello.  The runner may still be starting: the open is
@@ -64,6 +63,7 @@ struct sandboxes {
  */
 int sandbox_docker_channel(struct docker *dk, const char *id, int wait_ms,
     struct channel **out, struct docker_err *err);
+/* The Engine's sandboxes: containers per c on dk (both borrowed).  0 or -ENOMEM. */
 int sandboxes_docker_init(struct sandboxes *sbx, const struct cfg *c, struct docker *dk);
 void sandboxes_docker_fini(struct sandboxes *sbx);
 

@@ -42,6 +42,7 @@ manager_new(const struct cfg *cfg, const struct sandboxes *sbx, struct db *db,
 	return sm;
 }
 
+/* A manager whose sandboxes are the Engine's containers on dk; NULL if out of memory. */
 struct sessions *
 sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blobs *blobs,
     struct metrics *mx)
@@ -60,6 +61,7 @@ sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db, struct blo
 	return sm;
 }
 
+/* A manager with sandboxes from sbx (the unit tests' fake) and no Engine client. */
 struct sessions *
 sessions_new_with(const struct cfg *cfg, const struct sandboxes *sbx, struct db *db,
     struct blobs *blobs, struct metrics *mx)
@@ -67,6 +69,7 @@ sessions_new_with(const struct cfg *cfg, const struct sandboxes *sbx, struct db 
 	return manager_new(cfg, sbx, db, blobs, mx);
 }
 
+/* Close channels and free the manager; containers are left for the next start. */
 void
 sessions_free(struct sessions *sm)
 {
@@ -95,6 +98,7 @@ sessions_free(struct sessions *sm)
 }
 
 
+/* CI_SESSION_TTL_MINUTES in milliseconds. */
 long long
 session_ttl_ms(const struct cfg *c)
 {
@@ -128,6 +132,7 @@ list_one(const struct db_session *row, long files, long long bytes, void *ctxv)
 	return l->cb(&info, l->ctx);
 }
 
+/* Call cb for each active session of user (everyone's if NULL); non-zero stops. */
 int
 sessions_list(struct sessions *sm, const char *user, session_info_cb cb, void *ctx)
 {
@@ -218,6 +223,7 @@ sessions_delete(struct sessions *sm, const char *id, const char *user)
 	return 0;
 }
 
+/* Sample the /metrics gauges into out; -1, with -1 fields, if the database failed. */
 int
 sessions_sample(struct sessions *sm, struct metrics_sample *out)
 {
@@ -237,6 +243,7 @@ sessions_sample(struct sessions *sm, struct metrics_sample *out)
 	return 0;
 }
 
+/* 0 when the engine answers and the database takes writes; else -1 and why. */
 int
 sessions_health(struct sessions *sm, char *why, size_t whylen)
 {
@@ -254,6 +261,7 @@ sessions_health(struct sessions *sm, char *why, size_t whylen)
 	return 0;
 }
 
+/* Make and start the warm pool unless CI_POOL_SIZE is 0; 0, or -errno. */
 int
 sessions_start_pool(struct sessions *sm)
 {
@@ -266,6 +274,7 @@ sessions_start_pool(struct sessions *sm)
 	return pool_start(sm->pool);
 }
 
+/* Stop the warm pool and remove its containers. */
 void
 sessions_stop_pool(struct sessions *sm)
 {
@@ -275,6 +284,7 @@ sessions_stop_pool(struct sessions *sm)
 	sm->pool = NULL;
 }
 
+/* At shutdown: remove row's container, cached or not; the session stays. */
 static int
 close_one(const struct db_session *row, long files, long long bytes, void *ctx)
 {
@@ -296,6 +306,7 @@ close_one(const struct db_session *row, long files, long long bytes, void *ctx)
 	return 0;
 }
 
+/* At shutdown: remove every session's container; sessions and their files stay. */
 void
 sessions_close_all(struct sessions *sm)
 {

@@ -13,6 +13,7 @@
 
 #include "sessions_int.h"
 
+/* The SESS_* code for a DOCKER_* failure. */
 static int
 sess_rc_of_docker(int rc)
 {
@@ -31,6 +32,7 @@ hold_sandbox(struct sessions *sm, struct session *s, struct sandbox *sb, const c
 	log_info("session %s: container %.12s %s", s->id, sb->id, how);
 }
 
+/* Log a failed sandbox start for s; its SESS_* code, with a reason in why. */
 static int
 sandbox_failure(struct sessions *sm, struct session *s, int rc, int at_runner,
     const struct docker_err *err, char *why, size_t whylen)
@@ -68,6 +70,7 @@ forget_channel(struct session *s)
 	s->ws = NULL;
 }
 
+/* Remove s's container and forget it, channel too; the id stays if the engine is away. */
 void
 drop_container(struct sessions *sm, struct session *s, const char *reason)
 {
@@ -114,6 +117,7 @@ reserve_slot(void *ctx)
 	return granted;
 }
 
+/* Give back a slot reserve_slot granted. */
 void
 release_slot(void *ctx)
 {

@@ -15,6 +15,7 @@ struct sweep_count {
 	long files;
 };
 
+/* End a session whose TTL ran out, unless it is mid-run (counted as busy). */
 static int
 expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
 {
@@ -44,6 +45,7 @@ expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
 	return 0;
 }
 
+/* Delete a file past retention and count it. */
 static int
 expire_file(const struct db_file *f, void *ctx)
 {
@@ -54,6 +56,7 @@ expire_file(const struct db_file *f, void *ctx)
 	return 0;
 }
 
+/* One sweep: expire sessions, evict idle containers, delete files past retention. */
 void
 sessions_sweep(struct sessions *sm)
 {
@@ -73,6 +76,7 @@ sessions_sweep(struct sessions *sm)
 		    "%ld file(s) past retention deleted", n.expired, n.busy, n.files);
 }
 
+/* The sweeper thread: a sweep every CI_SWEEP_INTERVAL_SECONDS until stopped. */
 static void *
 sweeper_main(void *arg)
 {
@@ -94,6 +98,7 @@ sweeper_main(void *arg)
 	return NULL;
 }
 
+/* Start the sweeper thread; 0, or -errno. */
 int
 sessions_start_sweeper(struct sessions *sm)
 {
@@ -104,6 +109,7 @@ sessions_start_sweeper(struct sessions *sm)
 	return -rc;
 }
 
+/* Stop the sweeper thread, waiting for a sweep in progress. */
 void
 sessions_stop_sweeper(struct sessions *sm)
 {

@@ -210,6 +210,7 @@ struct restore {
 	size_t n, alloc;
 };
 
+/* Add a stored file's row to the restore list; 1 (stop) if out of memory. */
 static int
 collect_row(const struct db_file *f, void *ctx)
 {

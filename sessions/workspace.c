@@ -1,3 +1,7 @@
+/*
+ * Snapshots of /mnt/data (see workspace.h): a runner's listing parsed and
+ * checked line by line, looked up by path, and compared with the last one.
+ */
 #include "config.h"
 
 #include <stdio.h>
@@ -10,6 +14,7 @@
 
 #define WS_PATH_MAX 1000
 
+/* Entries in path order, for qsort and bsearch. */
 static int
 by_path(const void *a, const void *b)
 {
@@ -60,6 +65,7 @@ parse_line(const char *v, size_t len, struct ws_entry *e)
 	return 1;
 }
 
+/* A snapshot from a LIST reply, unsound lines dropped; NULL if out of memory. */
 struct workspace *
 workspace_parse(const struct proto_msg *rep)
 {
@@ -83,12 +89,14 @@ workspace_parse(const struct proto_msg *rep)
 	return w;
 }
 
+/* The snapshot of an empty /mnt/data; NULL if out of memory. */
 struct workspace *
 workspace_empty(void)
 {
 	return calloc(1, sizeof(struct workspace));
 }
 
+/* Free a snapshot; NULL is fine. */
 void
 workspace_free(struct workspace *w)
 {
@@ -102,6 +110,7 @@ workspace_free(struct workspace *w)
 	free(w);
 }
 
+/* The entry for path in w (which may be NULL), or NULL. */
 const struct ws_entry *
 workspace_find(const struct workspace *w, const char *path)
 {
@@ -112,6 +121,7 @@ workspace_find(const struct workspace *w, const char *path)
 	return bsearch(&key, w->e, w->n, sizeof(*w->e), by_path);
 }
 
+/* Record a regular file of size bytes with that hash at path; 0, or -1 if out of memory. */
 int
 workspace_set(struct workspace *w, const char *path, long long size, const char *sha256)
 {
@@ -133,6 +143,7 @@ workspace_set(struct workspace *w, const char *path, long long size, const char 
 	return 0;
 }
 
+/* 1 if e is a regular file new or changed since before; an unhashed one always is. */
 int
 workspace_changed(const struct workspace *before, const struct ws_entry *e)
 {

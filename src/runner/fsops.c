@@ -32,6 +32,7 @@ struct walk {
 	int nomem;		/* an entry could not be added: the walk stops */
 };
 
+/* File system access as the sandbox user (on), or as root again. */
 static void
 as_sandbox(int on)
 {
@@ -141,6 +142,7 @@ out:
 	return rc;
 }
 
+/* Fields: path, max.  Reply: data, the regular file's bytes (refused over max). */
 int
 fs_get(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e)
 {
@@ -189,6 +191,7 @@ out:
 	return rc;
 }
 
+/* The SHA-256 of file name in dfd, in hex; "-" if it cannot be read. */
 static void
 hash_file(int dfd, const char *name, char hex[65])
 {
@@ -211,6 +214,7 @@ hash_file(int dfd, const char *name, char hex[65])
 	}
 }
 
+/* Add an "e" line to the reply for each entry under dfd (then closed), within the caps. */
 static void
 walk_dir(struct walk *w, int dfd, const char *prefix, unsigned depth)
 {

@@ -54,6 +54,7 @@ slot_of(const struct hash_cache *hc, const char *path)
 	return i;
 }
 
+/* The entry for path, or NULL. */
 static struct hentry *
 find(const struct hash_cache *hc, const char *path)
 {
@@ -90,12 +91,14 @@ rehash(struct hash_cache *hc, size_t newcap)
 	free(old);
 }
 
+/* An empty cache; NULL if out of memory. */
 struct hash_cache *
 hash_cache_new(void)
 {
 	return calloc(1, sizeof(struct hash_cache));
 }
 
+/* Free the cache and its entries; NULL is fine. */
 void
 hash_cache_free(struct hash_cache *hc)
 {
@@ -109,12 +112,14 @@ hash_cache_free(struct hash_cache *hc)
 	free(hc);
 }
 
+/* A listing starts: a new generation. */
 void
 hash_cache_begin(struct hash_cache *hc)
 {
 	hc->gen++;
 }
 
+/* A complete listing ends: drop the entries it did not see. */
 void
 hash_cache_end(struct hash_cache *hc)
 {
@@ -122,6 +127,7 @@ hash_cache_end(struct hash_cache *hc)
 		rehash(hc, hc->cap);
 }
 
+/* Remember hex as path's hash for the file st describes (not if out of memory). */
 void
 hash_cache_put(struct hash_cache *hc, const char *path, const struct stat *st, const char *hex)
 {
@@ -147,6 +153,7 @@ hash_cache_put(struct hash_cache *hc, const char *path, const struct stat *st, c
 	snprintf(e->hex, sizeof(e->hex), "%s", hex);
 }
 
+/* path's hash if its stat is unchanged since it was put, else NULL; a hit counts as seen. */
 const char *
 hash_cache_get(struct hash_cache *hc, const char *path, const struct stat *st)
 {

@@ -33,6 +33,7 @@ pump(int from, int to)
 	return write_all(to, b, (size_t)n) == 0;
 }
 
+/* Join stdin and stdout to the runner's socket until either side ends; 0, or 1 on failure. */
 int
 relay_main(void)
 {

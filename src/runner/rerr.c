@@ -8,6 +8,7 @@
 
 #include "runner.h"
 
+/* Format why a request failed into e; returns -1. */
 int
 rerr_set(struct rerr *e, const char *fmt, ...)
 {

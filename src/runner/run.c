@@ -38,6 +38,7 @@ struct capture {
 
 extern char **environ;
 
+/* Reap every exited child; if one is watch, store its status and set *reaped. */
 void
 reap_children(pid_t watch, int *status, int *reaped)
 {
@@ -113,6 +114,7 @@ kill_sandbox(pid_t watch, int *status, int *reaped)
 	return round;
 }
 
+/* In the child: exec argv as the sandbox user in cwd, out and err as its stdout and stderr. */
 static void
 child_exec(char **argv, char **envp, const char *cwd, int out, int err)
 {
@@ -191,6 +193,7 @@ capture_read(struct capture *c)
 	}
 }
 
+/* A buffer of cap bytes and a pipe for stdout and stderr each; 0, or -1 with errno. */
 static int
 captures_open(struct capture *c, size_t cap, int pipes[2][2])
 {
@@ -269,6 +272,7 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *time
 	return status;
 }
 
+/* Run the request's argv as the sandbox user; rep gets its status and output.  0, or -1. */
 int
 run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd)
 {

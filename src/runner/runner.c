@@ -35,6 +35,7 @@ struct server {
 	struct hash_cache *hc;		/* the listing's hashes */
 };
 
+/* Encode m and write it to fd; 0, or -1. */
 static int
 send_msg(int fd, const struct proto_msg *m)
 {
@@ -117,6 +118,7 @@ serve_client(struct server *sv, struct client *c)
 	return r < 0 ? -1 : 0;
 }
 
+/* The socket listening at RUNNER_SOCK, in a root-only directory; exits on failure. */
 static int
 listen_socket(void)
 {
@@ -138,6 +140,7 @@ listen_socket(void)
 	return fd;
 }
 
+/* Take SIGCHLD through a signalfd (returned); open the workspace to the sandbox user. */
 static int
 setup(void)
 {
@@ -163,6 +166,7 @@ setup(void)
 	return sigfd;
 }
 
+/* Accept a client into cl, or close it when MAX_CLIENTS are served. */
 static void
 accept_client(int lfd, struct client *cl, int *ncl)
 {
@@ -178,6 +182,7 @@ accept_client(int lfd, struct client *cl, int *ncl)
 	(*ncl)++;
 }
 
+/* Serve clients' requests one at a time and reap children; returns only on failure. */
 static int
 server_main(void)
 {
@@ -221,6 +226,7 @@ server_main(void)
 	}
 }
 
+/* `runner relay` relays; `runner` serves, as PID 1. */
 int
 main(int argc, char **argv)
 {

@@ -17,6 +17,7 @@ static const uint32_t k[64] = {
 
 #define ROR(x, n) ((x) >> (n) | (x) << (32 - (n)))
 
+/* Compress one 64-byte block into the state. */
 static void
 sha256_block(struct sha256 *s, const unsigned char *p)
 {
@@ -41,6 +42,7 @@ sha256_block(struct sha256 *s, const unsigned char *p)
 	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
+/* Start a new digest. */
 void
 sha256_init(struct sha256 *s)
 {
@@ -54,6 +56,7 @@ sha256_init(struct sha256 *s)
 	s->fill = 0;
 }
 
+/* Add len bytes of data to the digest. */
 void
 sha256_update(struct sha256 *s, const void *data, size_t len)
 {
@@ -74,6 +77,7 @@ sha256_update(struct sha256 *s, const void *data, size_t len)
 	}
 }
 
+/* Pad and write the 32-byte digest to out; s is spent. */
 void
 sha256_final(struct sha256 *s, unsigned char out[32])
 {
@@ -95,6 +99,7 @@ sha256_final(struct sha256 *s, unsigned char out[32])
 	}
 }
 
+/* Lowercase hex of a digest into out (65 bytes with the NUL). */
 void
 sha256_hex(const unsigned char dig[32], char out[65])
 {
