@@ -30,7 +30,7 @@ exec_result_free(struct exec_result *res)
 
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */
 static int
-run_in_session(struct sessions *sm, struct session *s, const char *user,
+run_in_session(struct sessions *sm, struct session *s, const struct caller *who,
     const struct exec_req *req, struct exec_result *res, int *lost, char *why, size_t whylen)
 {
 	const struct cfg *c = sm->cfg;
@@ -55,7 +55,7 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 	if (rr == RUNNER_OK && !s->ws)
 		rr = list_workspace(c, s, &s->ws, detail, sizeof(detail));
 	if (rr == RUNNER_OK) {
-		rc = put_inputs(sm, s, user, req, &rr, why, whylen, detail, sizeof(detail));
+		rc = put_inputs(sm, s, who, req, &rr, why, whylen, detail, sizeof(detail));
 		if (rc != SESS_OK && rc != SESS_ESANDBOX)
 			goto out;	/* a bad ref, not a sandbox failure */
 	}
@@ -63,11 +63,11 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 		*lost = rr == RUNNER_ELOST;	/* before the run: safe to retry */
 		goto sandbox_failed;
 	}
-	rr = runner_call(s, run, &rep, c->max_run_timeout_s * 1000 + RUN_GRACE_MS,
+	rr = runner_call(s, run, &rep, (int)run_timeout_ms(c, req) + RUN_GRACE_MS,
 	    detail, sizeof(detail));
 	if (rr != RUNNER_OK)
 		goto sandbox_failed;
-	if (result_from_reply(c, rep, res) < 0) {
+	if (result_from_reply(c, req, rep, res) < 0) {
 		snprintf(why, whylen, "out of memory");
 		rc = SESS_EINTERNAL;
 		goto out;
@@ -79,7 +79,7 @@ run_in_session(struct sessions *sm, struct session *s, const char *user,
 			forget_channel(s);
 		goto out;
 	}
-	capture_outputs(sm, s, user, req, file, after, res);
+	capture_outputs(sm, s, req, file, after, res);
 	workspace_free(s->ws);
 	s->ws = after;
 	goto out;
@@ -98,7 +98,7 @@ out:
 
 /* Run req in user's session; SESS_OK even if the program failed, else an error and why. */
 int
-sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
+sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
     struct exec_result *res, char *why, size_t whylen)
 {
 	struct db_session row;
@@ -106,8 +106,11 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	int rc, lost, attempt;
 
 	memset(res, 0, sizeof(*res));
+	/* A refused input creates nothing: no session, no container. */
+	if ((rc = check_inputs(sm, who, req, why, whylen)) != SESS_OK)
+		return rc;
 	for (attempt = 0;; attempt++) {
-		if (registry_resolve(sm, user, req, &row) < 0) {
+		if (registry_resolve(sm, who, req, &row, &res->created) < 0) {
 			snprintf(why, whylen, "session store unavailable");
 			return SESS_EINTERNAL;
 		}
@@ -134,7 +137,7 @@ sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = ensure_channel(sm, s, why, whylen)) != SESS_OK)
 			break;
-		rc = run_in_session(sm, s, user, req, res, &lost, why, whylen);
+		rc = run_in_session(sm, s, who, req, res, &lost, why, whylen);
 		if (rc == SESS_OK || !lost)
 			break;
 		exec_result_free(res);

@@ -93,39 +93,44 @@ registry_unlink(struct sessions *sm, struct session *s)
 	s->gone = 1;
 }
 
-/* A usable row of user's for id: it exists, is active and is the user's. */
+/* A usable row for id: it exists, is active, and is who's (anyone's if who names no one). */
 static int
-find_row(struct sessions *sm, const char *user, const char *id, struct db_session *row)
+find_row(struct sessions *sm, const struct caller *who, const char *id, struct db_session *row)
 {
 	if (!id_valid(id) || db_session_get(sm->db, id, row) < 0)
 		return -1;
-	if (strcmp(row->user_id, user) != 0 || strcmp(row->state, "active") != 0)
+	if ((who->user && strcmp(row->user_id, who->user) != 0) ||
+	    strcmp(row->state, "active") != 0)
 		return -1;
 	return 0;
 }
 
 /*
  * The design's order: runtime_session_hint, body session_id, the bucket of
- * the files[] refs, else a new session.
+ * the files[] refs, else a new session (*created set), owned by who or,
+ * if who names no one, by SESSIONS_ANONYMOUS.
  */
 int
-registry_resolve(struct sessions *sm, const char *user, const struct exec_req *req,
-    struct db_session *row)
+registry_resolve(struct sessions *sm, const struct caller *who, const struct exec_req *req,
+    struct db_session *row, int *created)
 {
+	const char *owner = who->user ? who->user : SESSIONS_ANONYMOUS;
 	size_t i;
 
+	*created = 0;
 	if (req->hint && req->hint[0] && strlen(req->hint) < DB_HINT_MAX &&
-	    db_session_by_hint(sm->db, user, req->hint, row) == 0)
+	    db_session_by_hint(sm->db, owner, req->hint, row) == 0)
 		return 0;
-	if (req->session_id && find_row(sm, user, req->session_id, row) == 0)
+	if (req->session_id && find_row(sm, who, req->session_id, row) == 0)
 		return 0;
 	for (i = 0; i < req->nfiles; i++)
-		if (find_row(sm, user, req->files[i].bucket, row) == 0)
+		if (find_row(sm, who, req->files[i].bucket, row) == 0)
 			return 0;
 	memset(row, 0, sizeof(*row));
 	if (id_new(row->id) < 0)
 		return -1;
-	snprintf(row->user_id, sizeof(row->user_id), "%s", user);
+	*created = 1;
+	snprintf(row->user_id, sizeof(row->user_id), "%s", owner);
 	if (req->hint && strlen(req->hint) < DB_HINT_MAX)
 		snprintf(row->hint, sizeof(row->hint), "%s", req->hint);
 	row->created_at = row->last_used_at = clock_wall_ms();
@@ -133,7 +138,7 @@ registry_resolve(struct sessions *sm, const char *user, const struct exec_req *r
 	if (db_session_insert(sm->db, row) < 0)
 		return -1;
 	metrics_session_created(sm->mx);
-	log_info("session %s created for user %s", row->id, user);
+	log_info("session %s created for user %s", row->id, owner);
 	return 0;
 }
 

@@ -53,6 +53,14 @@ static const char *const run_env[] = {
 };
 
 /* The RUN request for req, file as its {file}, with env and caps; NULL if out of memory. */
+long long
+run_timeout_ms(const struct cfg *c, const struct exec_req *req)
+{
+	long long cap = (long long)c->max_run_timeout_s * 1000;
+
+	return req->timeout_ms > 0 && req->timeout_ms < cap ? req->timeout_ms : cap;
+}
+
 struct proto_msg *
 build_run(const struct cfg *c, const struct exec_req *req, const char *file)
 {
@@ -69,7 +77,7 @@ build_run(const struct cfg *c, const struct exec_req *req, const char *file)
 		bad |= proto_add_str(m, "env", run_env[i]);
 	if (!bad)
 		bad |= proto_add_str(m, "cwd", "/mnt/data") |
-		    proto_add_u64(m, "timeout_ms", (uint64_t)c->max_run_timeout_s * 1000) |
+		    proto_add_u64(m, "timeout_ms", (uint64_t)run_timeout_ms(c, req)) |
 		    proto_add_u64(m, "max_output", (uint64_t)c->max_output_bytes);
 	if (bad) {
 		proto_msg_free(m);
@@ -92,31 +100,23 @@ build_put(const struct exec_req *req, const char *file)
 	return m;
 }
 
-/* Copy one output stream out of the reply, with a marker if it was cut. */
+/* Copy one output stream out of the reply, exactly as the program wrote it (up to the cap). */
 static int
 take_stream(const struct proto_msg *rep, const char *key, const char *totkey,
     char **out, size_t *len, unsigned long long *total)
 {
 	const char *v = proto_get(rep, key, len);
 	uint64_t tot = 0;
-	char note[96];
-	size_t nl = 0;
 
 	if (!v) {
 		v = "";
 		*len = 0;
 	}
 	proto_get_u64(rep, totkey, &tot);
-	*total = tot;
-	if (tot > *len)
-		nl = (size_t)snprintf(note, sizeof(note),
-		    "\n[output truncated: %llu of %llu bytes shown]\n",
-		    (unsigned long long)*len, (unsigned long long)tot);
-	if (!(*out = malloc(*len + nl + 1)))
+	*total = tot < *len ? *len : tot;
+	if (!(*out = malloc(*len + 1)))
 		return -1;
 	memcpy(*out, v, *len);
-	memcpy(*out + *len, note, nl);
-	*len += nl;
 	(*out)[*len] = '\0';
 	return 0;
 }
@@ -139,11 +139,46 @@ append_note(struct exec_result *res, const char *note)
 }
 
 /* Fill res from a RUN reply, noting a timeout or SIGKILL on stderr; 0, or -1 if no memory. */
+/*
+ * Notes for the model, in stderr: cut streams (stdout stays exactly the
+ * bytes shown: LibreChat's image reader parses its last line), a timeout,
+ * the OOM killer.
+ */
+static int
+add_notes(const struct cfg *c, struct exec_result *res, int timeout_s)
+{
+	char note[200];
+
+	if (res->out_total > res->out_len) {
+		res->overflow = 1;
+		snprintf(note, sizeof(note), "[stdout truncated: %zu of %llu bytes shown "
+		    "(CI_MAX_OUTPUT_BYTES)]\n", res->out_len, res->out_total);
+		if (append_note(res, note) < 0)
+			return -1;
+	}
+	if (res->err_total > res->err_len) {
+		snprintf(note, sizeof(note), "[stderr truncated: %llu bytes written]\n",
+		    res->err_total);
+		if (append_note(res, note) < 0)
+			return -1;
+	}
+	if (res->timed_out)
+		snprintf(note, sizeof(note), "Execution timed out after %d s: every process of "
+		    "the run was stopped.\n", timeout_s);
+	else if (res->signal == 9)
+		/* Nobody else sends SIGKILL in the sandbox: it is the OOM killer. */
+		snprintf(note, sizeof(note), "Killed by SIGKILL: most likely the program ran out "
+		    "of memory (the sandbox limit is %d MiB).\n", c->max_memory_mb);
+	else
+		return 0;
+	return append_note(res, note);
+}
+
 int
-result_from_reply(const struct cfg *c, const struct proto_msg *rep, struct exec_result *res)
+result_from_reply(const struct cfg *c, const struct exec_req *req, const struct proto_msg *rep,
+    struct exec_result *res)
 {
 	uint64_t v;
-	char note[200];
 
 	if (take_stream(rep, "stdout", "stdout_total", &res->out, &res->out_len, &res->out_total) < 0 ||
 	    take_stream(rep, "stderr", "stderr_total", &res->err, &res->err_len, &res->err_total) < 0)
@@ -152,14 +187,5 @@ result_from_reply(const struct cfg *c, const struct proto_msg *rep, struct exec_
 	res->signal = proto_get_u64(rep, "signal", &v) == 0 && v < 65 ? (int)v : 0;
 	res->timed_out = proto_get_u64(rep, "timed_out", &v) == 0 && v;
 	res->wall_ms = proto_get_u64(rep, "wall_ms", &v) == 0 && v < 1000000000 ? (long)v : 0;
-	if (res->timed_out)
-		snprintf(note, sizeof(note), "Execution timed out after %d s: every process of "
-		    "the run was stopped.\n", c->max_run_timeout_s);
-	else if (res->signal == 9)
-		/* Nobody else sends SIGKILL in the sandbox: it is the OOM killer. */
-		snprintf(note, sizeof(note), "Killed by SIGKILL: most likely the program ran out of memory (the sandbox "
-		    "limit is %d MiB).\n", c->max_memory_mb);
-	else
-		return 0;
-	return append_note(res, note);
+	return add_notes(c, res, (int)((run_timeout_ms(c, req) + 999) / 1000));
 }

@@ -42,6 +42,8 @@ struct exec_result {
 	char *out, *err;		/* raw bytes, NUL-terminated, caller frees */
 	size_t out_len, err_len;
 	unsigned long long out_total, err_total;	/* bytes the program wrote */
+	int overflow;			/* stdout was cut at CI_MAX_OUTPUT_BYTES */
+	int created;			/* the session is new (runtime_status "new") */
 	int exit_code;
 	int signal;
 	int timed_out;
@@ -51,6 +53,21 @@ struct exec_result {
 };
 
 struct sessions;
+
+/* The owner of what a request that names no user creates. */
+#define SESSIONS_ANONYMOUS "local"
+
+/*
+ * Who a request acts for.  A verified user (a JWT's subject) owns exactly
+ * what carries its name.  Without a token the names a client sends are
+ * claims: a request that names no user (LibreChat's own helper calls) is
+ * not a different user, and an unguessable session or file id is the
+ * capability; one that names another user than a file's owner is refused.
+ */
+struct caller {
+	const char *user;	/* NULL: the request names no user */
+	int verified;		/* user is a verified token's subject */
+};
 
 /* cfg, dk, db, blobs and mx (may be NULL) are borrowed and must outlive the manager. */
 struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db,
@@ -70,7 +87,7 @@ void sessions_free(struct sessions *sm);
  * SESS_OK even when the user's program failed; otherwise an error and a
  * client-facing reason in why (details are logged).
  */
-int sessions_exec(struct sessions *sm, const char *user, const struct exec_req *req,
+int sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
     struct exec_result *res, char *why, size_t whylen);
 void exec_result_free(struct exec_result *res);
 

@@ -102,8 +102,8 @@ void remove_uncached_container(struct sessions *sm, const struct db_session *row
 struct session *registry_get(struct sessions *sm, const struct db_session *row);
 void session_release(struct sessions *sm, struct session *s);
 void registry_unlink(struct sessions *sm, struct session *s);
-int registry_resolve(struct sessions *sm, const char *user, const struct exec_req *req,
-    struct db_session *row);
+int registry_resolve(struct sessions *sm, const struct caller *who, const struct exec_req *req,
+    struct db_session *row, int *created);
 struct session *registry_cached(struct sessions *sm, const char *id);
 
 /* slots.c */
@@ -120,17 +120,20 @@ enum runner_rc runner_call(struct session *s, const struct proto_msg *req, struc
 struct proto_msg *build_run(const struct cfg *c, const struct exec_req *req,
     const char *file);
 struct proto_msg *build_put(const struct exec_req *req, const char *file);
-int result_from_reply(const struct cfg *c, const struct proto_msg *rep,
-    struct exec_result *res);
+/* The run's time limit: the request's timeout up to CI_MAX_RUN_TIMEOUT_SECONDS. */
+long long run_timeout_ms(const struct cfg *c, const struct exec_req *req);
+int result_from_reply(const struct cfg *c, const struct exec_req *req,
+    const struct proto_msg *rep, struct exec_result *res);
 
 /* transfer.c */
 enum runner_rc list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
     char *detail, size_t detlen);
-void capture_outputs(struct sessions *sm, struct session *s, const char *user,
-    const struct exec_req *req, const char *file, const struct workspace *after,
-    struct exec_result *res);
+void capture_outputs(struct sessions *sm, struct session *s, const struct exec_req *req,
+    const char *file, const struct workspace *after, struct exec_result *res);
+int check_inputs(struct sessions *sm, const struct caller *who, const struct exec_req *req,
+    char *why, size_t whylen);
 int restore_workspace(struct sessions *sm, struct session *s);
-int put_inputs(struct sessions *sm, struct session *s, const char *user,
+int put_inputs(struct sessions *sm, struct session *s, const struct caller *who,
     const struct exec_req *req, enum runner_rc *rr, char *why, size_t whylen, char *detail,
     size_t detlen);
 

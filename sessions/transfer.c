@@ -48,13 +48,13 @@ input_at(const struct exec_req *req, const char *path)
 	return NULL;
 }
 
-/* Fetch one file from the sandbox and store it; 0 or -1 (logged). */
+/* Fetch one file from the sandbox and store it as the session owner's; 0 or -1 (logged). */
 static int
-store_output(struct sessions *sm, struct session *s, const char *user, const char *path,
+store_output(struct sessions *sm, struct session *s, const char *path,
     const struct exec_file_ref *from, struct exec_file *out)
 {
 	struct proto_msg *req = proto_msg_new(PROTO_GET), *rep = NULL;
-	struct file_new nf = { .bucket = s->id, .name = path, .owner = user,
+	struct file_new nf = { .bucket = s->id, .name = path, .owner = s->user,
 	    .session_id = s->id, .from_id = from ? from->id : NULL,
 	    .from_bucket = from ? from->bucket : NULL };
 	struct db_file row;
@@ -145,9 +145,8 @@ echo_inherited(const struct exec_req *req, const struct workspace *after,
  * session's bucket and listed in res.
  */
 void
-capture_outputs(struct sessions *sm, struct session *s, const char *user,
-    const struct exec_req *req, const char *file, const struct workspace *after,
-    struct exec_result *res)
+capture_outputs(struct sessions *sm, struct session *s, const struct exec_req *req,
+    const char *file, const struct workspace *after, struct exec_result *res)
 {
 	const struct cfg *c = sm->cfg;
 	const struct ws_entry *e;
@@ -171,7 +170,7 @@ capture_outputs(struct sessions *sm, struct session *s, const char *user,
 			    s->id, c->max_files_per_run);
 			break;
 		}
-		if (store_output(sm, s, user, e->path, input_at(req, e->path),
+		if (store_output(sm, s, e->path, input_at(req, e->path),
 		    &res->files[res->nfiles]) == 0)
 			res->nfiles++;
 	}
@@ -297,14 +296,65 @@ out:
 }
 
 /*
+ * 1 if who may use stored file row through ref.  Agent and skill files are
+ * shared.  A user's file (legacy refs carry no kind) is its owner's: a
+ * verified caller must be the owner; an unverified one may not claim to be
+ * someone else, but one that names no user holds the unguessable id, and
+ * a file uploaded by no one is anyone's who has its id (sessions.h).
+ */
+static int
+input_allowed(const struct caller *who, const struct exec_file_ref *ref,
+    const struct db_file *row)
+{
+	if (ref->kind && strcmp(ref->kind, "user") != 0)
+		return 1;
+	if (who->user && strcmp(row->owner, who->user) == 0)
+		return 1;
+	return !who->verified && (!who->user || strcmp(row->owner, SESSIONS_ANONYMOUS) == 0);
+}
+
+/* The stored file ref i names, if who may use it; else SESS_EINPUT and why. */
+static int
+find_input(struct sessions *sm, const struct caller *who, const struct exec_req *req,
+    size_t i, struct db_file *row, char *why, size_t whylen)
+{
+	const struct exec_file_ref *ref = &req->files[i];
+
+	if (db_file_get(sm->db, ref->bucket, ref->id, row) == 0 && input_allowed(who, ref, row))
+		return SESS_OK;
+	snprintf(why, whylen, "files[%zu] (%s) does not exist or has expired", i, ref->name);
+	return SESS_EINPUT;
+}
+
+/*
+ * Before anything is created for the request: every files[] ref names a
+ * stored file who may use.  SESS_OK, or SESS_EINPUT and why.
+ */
+int
+check_inputs(struct sessions *sm, const struct caller *who, const struct exec_req *req,
+    char *why, size_t whylen)
+{
+	struct db_file row;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < req->nfiles; i++)
+		if (input_at(req, req->files[i].name) == &req->files[i] &&
+		    (rc = find_input(sm, who, req, i, &row, why, whylen)) != SESS_OK)
+			return rc;
+	return SESS_OK;
+}
+
+/*
  * Put every files[] ref at /mnt/data/<name>, skipping those already there
  * with the same content.  One PUT carries them all.  SESS_EINPUT if a ref
  * names no stored file, SESS_EINTERNAL out of memory, SESS_ESANDBOX with *rr
  * saying how the runner call failed.
  */
 int
-put_inputs(struct sessions *sm, struct session *s, const char *user, const struct exec_req *req,
-    enum runner_rc *rr, char *why, size_t whylen, char *detail, size_t detlen)
+put_inputs(struct sessions *sm, struct session *s, const struct caller *who,
+    const struct exec_req *req, enum runner_rc *rr, char *why, size_t whylen, char *detail,
+    size_t detlen)
 {
 	struct proto_msg *put = NULL, *rep = NULL;
 	const struct exec_file_ref *ref;
@@ -319,14 +369,9 @@ put_inputs(struct sessions *sm, struct session *s, const char *user, const struc
 		ref = &req->files[i];
 		if (input_at(req, ref->name) != ref)
 			continue;	/* a later ref of the same name wins */
-		/* A user's file is only that user's; agent and skill files are shared. */
-		if (db_file_get(sm->db, ref->bucket, ref->id, &row) < 0 ||
-		    ((!ref->kind || strcmp(ref->kind, "user") == 0) && strcmp(row.owner, user) != 0)) {
-			snprintf(why, whylen, "files[%zu] (%s) does not exist or has expired", i,
-			    ref->name);
-			r = SESS_EINPUT;
+		/* Checked before the session was made; again, as it may have expired since. */
+		if ((r = find_input(sm, who, req, i, &row, why, whylen)) != SESS_OK)
 			goto out;
-		}
 		e = workspace_find(s->ws, ref->name);
 		if (e && e->type == 'f' && strcmp(e->sha256, row.sha256) == 0)
 			continue;	/* already there, same bytes */

@@ -21,6 +21,7 @@ exec_req_free(struct exec_req *r)
 	if (!r)
 		return;
 	free(r->code);
+	free(r->unknown_lang);
 	for (i = 0; i < r->nargs; i++)
 		free(r->args[i]);
 	free(r->args);
@@ -150,6 +151,24 @@ nomem:
 	return -1;
 }
 
+/* timeout: milliseconds, a number; null or absent means the configured cap. */
+static int
+parse_timeout(struct exec_req *r, struct json_object *v, char *err, size_t errlen)
+{
+	double ms;
+
+	if (json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
+		snprintf(err, errlen, "timeout must be a number of milliseconds");
+		return -1;
+	}
+	ms = json_object_get_double(v);
+	/* Zero or less, or absurd: the cap applies; below a second is taken as one. */
+	r->timeout_ms = ms <= 0 || ms >= 1e12 ? 0 : ms < 1000 ? 1000 : (long long)ms;
+	return 0;
+}
+
 static struct json_object *
 parse_json(const char *body, size_t len, char *err, size_t errlen)
 {
@@ -210,8 +229,9 @@ exec_req_parse(const char *body, size_t len, struct exec_req **out, char *err, s
 		goto fail;
 	}
 	lang = json_object_get_string(v);
-	if (!(r->lang = lang_find(lang))) {
-		snprintf(err, errlen, "Unsupported language: %.100s", lang);
+	/* Not malformed: the model chose a language we lack, and is told so (exec_req.h). */
+	if (!(r->lang = lang_find(lang)) && !(r->unknown_lang = strndup(lang, 100))) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (!json_object_object_get_ex(o, "code", &v) || !json_object_is_type(v, json_type_string)) {
@@ -234,6 +254,8 @@ exec_req_parse(const char *body, size_t len, struct exec_req **out, char *err, s
 		snprintf(err, errlen, "session_id, runtime_session_hint and user_id must be strings");
 		goto fail;
 	}
+	if (json_object_object_get_ex(o, "timeout", &v) && parse_timeout(r, v, err, errlen) < 0)
+		goto fail;
 	json_object_put(o);
 	*out = r;
 	return 0;

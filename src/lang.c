@@ -97,6 +97,16 @@ java_public_class(const char *code, char *out, size_t cap)
 	return 0;
 }
 
+void
+lang_names(char *out, size_t cap)
+{
+	size_t i, o = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(langs) / sizeof(langs[0]) && o < cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? ", " : "", langs[i].id);
+}
+
 const char *
 lang_file(const struct lang *l, const char *code, char *buf, size_t cap)
 {

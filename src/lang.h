@@ -18,6 +18,8 @@ struct lang {
 
 /* Every language, in a fixed order (the metrics index them by it). */
 const struct lang *lang_all(size_t *n);
+/* "py, js, ts, ...": the canonical names into out, for telling a model what there is. */
+void lang_names(char *out, size_t cap);
 /* Look up a name, case-insensitively; NULL if unsupported. */
 const struct lang *lang_find(const char *name);
 /*

@@ -10,31 +10,43 @@
 #include "cfg.h"
 #include "exec_req.h"
 #include "clock.h"
+#include "ids.h"
+#include "lang.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "utf8.h"
 #include "../sessions/sessions.h"
 
-#define LOCAL_USER "local"
 /* A busy sandbox is usually free within a run or two. */
 #define BUSY_RETRY_S 2
 #define BUSY_RETRY_HDR "2"
 
-/* The user a request acts for: JWT sub, User-Id header, body user_id, then local. */
-const char *
-request_user(const struct http_req *req, const char *body_user)
+/* Who the request names: JWT sub (verified), the User-Id header, body user_id, or no one. */
+void
+request_caller(const struct http_req *req, const char *body_user, struct caller *who)
 {
 	const char *h = http_req_header(req, "User-Id");
 
+	who->verified = 0;
+	who->user = NULL;
 	/* A verified token's sub wins over anything the client asserts. */
-	if (http_req_jwt_user(req))
-		return http_req_jwt_user(req);
-	if (h && *h && strlen(h) < 200)
-		return h;
-	if (body_user && *body_user && strlen(body_user) < 200)
-		return body_user;
-	return LOCAL_USER;
+	if ((who->user = http_req_jwt_user(req)))
+		who->verified = 1;
+	else if (h && *h && strlen(h) < 200)
+		who->user = h;
+	else if (body_user && *body_user && strlen(body_user) < 200)
+		who->user = body_user;
+}
+
+/* The user a request acts for, as request_caller says, or SESSIONS_ANONYMOUS. */
+const char *
+request_user(const struct http_req *req, const char *body_user)
+{
+	struct caller who;
+
+	request_caller(req, body_user, &who);
+	return who.user ? who.user : SESSIONS_ANONYMOUS;
 }
 
 /* An ISO 8601 UTC time with milliseconds, as the contract writes them. */
@@ -83,13 +95,6 @@ output_string(const char *p, size_t len)
 	return s;
 }
 
-static const char *
-run_status(const struct exec_result *r)
-{
-	if (r->timed_out)
-		return "timeout";
-	return r->exit_code == 0 ? "ok" : "error";
-}
 
 /* Each output carries its bucket under both names, for every client era. */
 static struct json_object *
@@ -132,11 +137,14 @@ exec_reply(const struct exec_result *r)
 	json_object_object_add(o, "stdout", output_string(r->out, r->out_len));
 	json_object_object_add(o, "stderr", output_string(r->err, r->err_len));
 	json_object_object_add(o, "files", files_reply(r));
+	/* "OL" when stdout was cut: LibreChat's image reader then asks for less. */
+	json_object_object_add(o, "status", r->overflow ? json_object_new_string("OL") : NULL);
 	/* Extras of the official server; clients ignore them, operators use them. */
 	json_object_object_add(o, "code", json_object_new_int(r->exit_code));
 	json_object_object_add(o, "signal", r->signal ?
 	    json_object_new_int(r->signal) : NULL);
-	json_object_object_add(o, "status", json_object_new_string(run_status(r)));
+	json_object_object_add(o, "message", r->timed_out ?
+	    json_object_new_string("Execution timed out") : NULL);
 	json_object_object_add(o, "wall_time", json_object_new_int64(r->wall_ms));
 	return o;
 }
@@ -183,12 +191,51 @@ reply_busy(struct http_req *req, const char *why)
 	http_reply_json(req, 503, o);
 }
 
+/*
+ * A problem the model made and can fix (a language we lack, an input that
+ * is gone): 200 with the reason in stderr, which every client shows the
+ * model, where a 4xx would only say "rejected" (librechat-api.md 2.3).
+ * Nothing ran and nothing was created: the session id is the request's,
+ * or a fresh one that names nothing.
+ */
+static void
+reply_user_problem(struct http_req *req, const struct exec_req *er, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+	char id[ID_LEN + 1], line[700];
+
+	if (er->session_id && id_valid(er->session_id))
+		snprintf(id, sizeof(id), "%s", er->session_id);
+	else if (id_new(id) < 0)
+		id[0] = '\0';
+	snprintf(line, sizeof(line), "%s\n", why);
+	json_object_object_add(o, "session_id", json_object_new_string(id));
+	json_object_object_add(o, "stdout", json_object_new_string(""));
+	json_object_object_add(o, "stderr", json_object_new_string(line));
+	json_object_object_add(o, "files", json_object_new_array());
+	json_object_object_add(o, "status", NULL);
+	http_reply_json(req, 200, o);
+}
+
+/* A language we do not run: the model is told which there are. */
+static void
+reply_unsupported(struct http_req *req, const struct exec_req *er)
+{
+	char names[256], why[512];
+
+	lang_names(names, sizeof(names));
+	snprintf(why, sizeof(why), "Unsupported language: %s (supported: %s)", er->unknown_lang,
+	    names);
+	reply_user_problem(req, er, why);
+}
+
 static void
 handle_exec(struct http_req *req, void *appv)
 {
 	struct app *app = appv;
 	struct exec_req *er = NULL;
 	struct exec_result res;
+	struct caller who;
 	char err[512];
 	const char *body;
 	long long started;
@@ -200,15 +247,22 @@ handle_exec(struct http_req *req, void *appv)
 		http_reply_error(req, 400, err, NULL);
 		return;
 	}
+	if (!er->lang) {
+		reply_unsupported(req, er);
+		exec_req_free(er);
+		return;
+	}
+	request_caller(req, er->user_id, &who);
 	started = clock_mono_ms();
-	rc = sessions_exec(app->sessions, request_user(req, er->user_id), er, &res, err,
-	    sizeof(err));
-	/* A refused input (422) is the client's mistake, not a run. */
+	rc = sessions_exec(app->sessions, &who, er, &res, err, sizeof(err));
+	/* A refused input is the model's mistake, not a run. */
 	if (rc != SESS_EINPUT)
 		metrics_exec(app->metrics, er->lang, exec_outcome(rc, &res),
 		    (double)(clock_mono_ms() - started) / 1000);
 	if (rc == SESS_OK)
 		http_reply_json(req, 200, exec_reply(&res));
+	else if (rc == SESS_EINPUT)
+		reply_user_problem(req, er, err);
 	else if (rc == SESS_EBUSY)
 		reply_busy(req, err);
 	else {

@@ -26,8 +26,11 @@ extern const size_t nroutes;
 
 /* routes.c */
 struct json_object *iso_time(long long ms);
-/* The user a request acts for: User-Id header, then body_user, then "local". */
+/* The user a request acts for: JWT sub, User-Id, then body_user, then "local". */
 const char *request_user(const struct http_req *req, const char *body_user);
+/* The same as a struct caller (sessions.h): NULL user when it names no one. */
+struct caller;
+void request_caller(const struct http_req *req, const char *body_user, struct caller *who);
 /*
  * Whose data a request may see: a verified JWT's sub, the User-Id header, or
  * LibreChat's ?kind=user&id=; NULL when the request names nobody (the

@@ -398,7 +398,7 @@ def test_compose_stack_runs(tmp_path, compose):
         assert re.search(r"^Uid:\s+10001\s", status, re.M), status
         r = dcrun("exec", "-T", "api", "python3", "-c", EXEC_FROM_API)
         reply = json.loads(r.stdout)
-        assert reply["stdout"] == "42\n" and reply["status"] == "ok", reply
+        assert reply["stdout"] == "42\n" and reply["code"] == 0, reply
         assert docker("ps", "-q", "--filter", f"label={label}=1").split(), "no sandbox started"
         # SIGTERM: the proxy drains, removes its sandboxes, and exits 0.
         dcrun("stop", SERVICE)

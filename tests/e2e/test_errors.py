@@ -61,9 +61,13 @@ def test_missing_and_wrong_fields_are_400(daemon):
         assert word in error_of(daemon.request("POST", "/exec", body), 400)["error"]
 
 
-def test_unsupported_language_is_the_contracts_400(daemon):
+def test_unsupported_language_is_told_to_the_model(daemon):
+    # A 400 would reach a current client's model only as "rejected": 200 + stderr says why.
     r = daemon.request("POST", "/exec", {"lang": "cobol", "code": "x"})
-    assert error_of(r, 400) == {"error": "Unsupported language: cobol"}
+    body = r.json()
+    assert r.status == 200 and body["stdout"] == "" and body["files"] == [], body
+    assert body["stderr"].startswith("Unsupported language: cobol (supported: py, js, ts, ")
+    assert len(body["session_id"]) == 21 and body["status"] is None
 
 
 def raw_http(port, head, chunks=()):

@@ -443,26 +443,22 @@ for (const [lang, code, want] of [
   }
 }
 
-// A daemon refusal reaches the model as the client words it: a file ref
-// to nothing stored is a 422 with the daemon's reason.
-const expected422 = `CodeAPI request failed: POST ${BASE}/exec returned 422, body: `;
+// A file ref to nothing stored is the model's to fix: the daemon answers
+// 200 with the reason in stderr, which the client shows the model (a 4xx
+// body reaches a current client's model only as "rejected").
 try {
-  await codeTool.invoke({
+  const gone = await codeTool.invoke({
     id: 'call_direct', name: Constants.EXECUTE_CODE, type: 'tool_call',
     args: { lang: 'py', code: 'print(1)' },
     _injected_files: [{ id: 'AAAAAAAAAAAAAAAAAAAAA', name: 'gone.csv', kind: 'user',
       storage_session_id: 'BBBBBBBBBBBBBBBBBBBBB', resource_id: USER_ID }],
   });
-  check('missing input file: the tool throws', false, 'no exception');
+  const t = contentOf(gone);
+  check('missing input file: the model reads the reason in stderr, nothing ran',
+    gone.status !== 'error' && t.includes('stdout: Empty.') &&
+      t.includes('stderr:\nfiles[0] (gone.csv) does not exist or has expired'), t);
 } catch (e) {
-  const m = String(e?.message ?? e);
-  let body = null;
-  try {
-    body = JSON.parse(m.slice(m.indexOf(expected422) + expected422.length));
-  } catch { /* checked below */ }
-  check('missing input file: the thrown text carries the daemon\'s 422 reason',
-    m.startsWith(`Execution error:\n\n${expected422}`) &&
-      /does not exist or has expired/.test(body?.error ?? ''), m);
+  check('missing input file: no exception', false, String(e?.stack ?? e));
 }
 
 // ------------------- f. a run over 5 s right after a freshness check

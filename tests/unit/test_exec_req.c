@@ -28,6 +28,36 @@ refused(const char *body, const char *needle)
 	ck_assert_msg(strstr(err, needle), "for %s: %s", body, err);
 }
 
+START_TEST(an_unknown_language_parses_for_the_model_to_be_told)
+{
+	struct exec_req *r = ok("{\"lang\":\"cobol\",\"code\":\"x\",\"session_id\":\"s\"}");
+
+	ck_assert_ptr_null(r->lang);
+	ck_assert_str_eq(r->unknown_lang, "cobol");
+	ck_assert_str_eq(r->session_id, "s");
+	exec_req_free(r);
+}
+END_TEST
+
+START_TEST(timeout_is_milliseconds_floored_at_a_second)
+{
+	struct exec_req *r = ok("{\"lang\":\"py\",\"code\":\"x\",\"timeout\":5000}");
+
+	ck_assert_int_eq(r->timeout_ms, 5000);
+	exec_req_free(r);
+	r = ok("{\"lang\":\"py\",\"code\":\"x\",\"timeout\":12.5}");
+	ck_assert_int_eq(r->timeout_ms, 1000);
+	exec_req_free(r);
+	r = ok("{\"lang\":\"py\",\"code\":\"x\",\"timeout\":-3}");
+	ck_assert_int_eq(r->timeout_ms, 0);
+	exec_req_free(r);
+	r = ok("{\"lang\":\"py\",\"code\":\"x\",\"timeout\":null}");
+	ck_assert_int_eq(r->timeout_ms, 0);
+	exec_req_free(r);
+	refused("{\"lang\":\"py\",\"code\":\"x\",\"timeout\":\"soon\"}", "timeout must be");
+}
+END_TEST
+
 START_TEST(minimal_and_full)
 {
 	struct exec_req *r = ok("{\"lang\":\"py\",\"code\":\"print(1)\"}");
@@ -120,7 +150,6 @@ START_TEST(bad_bodies)
 	refused("{\"lang\":\"py\",\"code\":\"x\"} trailing", "trailing");
 	refused("[1,2]", "expected an object");
 	refused("{\"code\":\"x\"}", "lang is required");
-	refused("{\"lang\":\"cobol\",\"code\":\"x\"}", "Unsupported language: cobol");
 	refused("{\"lang\":\"py\"}", "code is required");
 	refused("{\"lang\":\"py\",\"code\":5}", "code is required");
 	refused("{\"lang\":\"py\",\"code\":\"x\",\"args\":{}}", "args must be");
@@ -174,6 +203,8 @@ suite_exec_req(void)
 	TCase *tc = tcase_create("parse");
 
 	tcase_add_test(tc, minimal_and_full);
+	tcase_add_test(tc, an_unknown_language_parses_for_the_model_to_be_told);
+	tcase_add_test(tc, timeout_is_milliseconds_floored_at_a_second);
 	tcase_add_test(tc, aliases);
 	tcase_add_test(tc, thirteen_languages_and_java_files);
 	tcase_add_test(tc, code_with_nul_keeps_its_length);

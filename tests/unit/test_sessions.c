@@ -16,10 +16,12 @@
 #include "cfg.h"
 #include "exec_req.h"
 #include "fake_sandbox.h"
+#include "ids.h"
 #include "sessions.h"
 #include "suites.h"
 #include "../../storage/blobs.h"
 #include "../../storage/db.h"
+#include "../../storage/files.h"
 
 static char dir[64], dbpath[128];
 static struct cfg *cfg;
@@ -82,21 +84,32 @@ stop(void)
 		return;
 }
 
-/* Exec code (fake script) in session sid (NULL: a new one) for user u1. */
+/* Exec code (fake script) in session sid (NULL: a new one) for who, with files (JSON or NULL). */
 static int
-run(const char *sid, const char *code, struct exec_result *res, char *why)
+run_as(const struct caller *who, const char *sid, const char *code, const char *files,
+    struct exec_result *res, char *why)
 {
-	char json[1024], err[256];
+	char json[2048], err[256];
 	struct exec_req *req;
 	int rc;
 
-	snprintf(json, sizeof(json), "{\"lang\":\"py\",\"code\":\"%s\"%s%s%s}", code,
-	    sid ? ",\"session_id\":\"" : "", sid ? sid : "", sid ? "\"" : "");
+	snprintf(json, sizeof(json), "{\"lang\":\"py\",\"code\":\"%s\"%s%s%s%s%s}", code,
+	    sid ? ",\"session_id\":\"" : "", sid ? sid : "", sid ? "\"" : "",
+	    files ? ",\"files\":" : "", files ? files : "");
 	ck_assert_msg(exec_req_parse(json, strlen(json), &req, err, sizeof(err)) == 0, "%s", err);
 	why[0] = '\0';
-	rc = sessions_exec(sm, "u1", req, res, why, 256);
+	rc = sessions_exec(sm, who, req, res, why, 256);
 	exec_req_free(req);
 	return rc;
+}
+
+/* Exec code in session sid (NULL: a new one) as verified user u1. */
+static int
+run(const char *sid, const char *code, struct exec_result *res, char *why)
+{
+	static const struct caller u1 = { "u1", 1 };
+
+	return run_as(&u1, sid, code, NULL, res, why);
 }
 
 /* The container session sid holds now ("" for none). */
@@ -441,7 +454,10 @@ START_TEST(absurd_numbers_are_clamped)
 	ck_assert_int_eq(r.exit_code, 255);
 	ck_assert_int_eq(r.signal, 0);
 	ck_assert_int_eq(r.wall_ms, 0);
-	ck_assert_ptr_nonnull(strstr(r.out, "[output truncated: 2 of 1000000000000 bytes shown]"));
+	/* stdout stays the bytes shown; the overflow is flagged and told in stderr. */
+	ck_assert_str_eq(r.out, "x\n");
+	ck_assert(r.overflow);
+	ck_assert_ptr_nonnull(strstr(r.err, "[stdout truncated: 2 of 1000000000000 bytes shown"));
 	exec_result_free(&r);
 	stop();
 }
@@ -489,6 +505,87 @@ START_TEST(a_stopped_container_is_replaced_with_its_files)
 }
 END_TEST
 
+/* A stored file of owner's in a new bucket; its files[] ref as JSON in ref. */
+static void
+stored_file(const char *owner, const char *name, char *ref, size_t cap)
+{
+	char bucket[ID_LEN + 1];
+	struct file_new nf = { .bucket = bucket, .name = name, .owner = owner };
+	struct db_file row;
+
+	ck_assert_int_eq(id_new(bucket), 0);
+	ck_assert_int_eq(files_store_named(db, blobs, &nf, "data", 4, &row), 0);
+	snprintf(ref, cap, "[{\"id\":\"%s\",\"storage_session_id\":\"%s\",\"name\":\"%s\","
+	    "\"kind\":\"user\"}]", row.id, bucket, name);
+}
+
+START_TEST(who_may_use_a_users_file)
+{
+	static const struct {
+		struct caller who;
+		int ok;
+	} matrix[] = {
+		{ { "u1", 1 }, 1 },	/* the token's subject, the owner */
+		{ { "u2", 1 }, 0 },	/* another subject */
+		{ { NULL, 0 }, 1 },	/* no user named: LibreChat's helper calls */
+		{ { "u1", 0 }, 1 },	/* User-Id or user_id of the owner */
+		{ { "u2", 0 }, 0 },	/* claims to be someone else */
+	};
+	struct db_totals t;
+	struct exec_result r;
+	char ref[256], why[256];
+	size_t i;
+	int rc;
+
+	start(NULL);
+	stored_file("u1", "in.txt", ref, sizeof(ref));
+	for (i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++) {
+		rc = run_as(&matrix[i].who, NULL, "print ok", ref, &r, why);
+		ck_assert_msg(rc == (matrix[i].ok ? SESS_OK : SESS_EINPUT), "case %zu: %d %s", i, rc,
+		    why);
+		if (!matrix[i].ok)
+			ck_assert_str_eq(why, "files[0] (in.txt) does not exist or has expired");
+		exec_result_free(&r);
+	}
+	/* Refused calls made nothing: three sessions and containers, for the three allowed. */
+	ck_assert_int_eq(db_totals(db, &t), 0);
+	ck_assert_int_eq(t.sessions_active, 3);
+	ck_assert_int_eq(fake_made(fk), 3);
+	stop();
+}
+END_TEST
+
+START_TEST(a_call_naming_no_user_works_in_the_users_session)
+{
+	static const struct caller helper = { NULL, 0 };
+	struct exec_result r1, r2;
+	char why[256], ref[256];
+
+	start(NULL);
+	stored_file("u1", "photo.png", ref, sizeof(ref));
+	ck_assert_int_eq(run_as(&(struct caller){ "u1", 1 }, NULL, "print hi", ref, &r1, why),
+	    SESS_OK);
+	/* LibreChat's image reader: session_id and files, no user. */
+	ck_assert_int_eq(run_as(&helper, r1.session_id, "write copy.txt c", ref, &r2, why),
+	    SESS_OK);
+	ck_assert_str_eq(r2.session_id, r1.session_id);
+	ck_assert_int_eq(fake_made(fk), 1);
+	ck_assert_uint_eq(r2.nfiles, 2);	/* copy.txt, and photo.png inherited */
+	{
+		struct db_file f;
+		size_t i;
+
+		for (i = 0; i < r2.nfiles && r2.files[i].inherited; i++)
+			;
+		ck_assert_int_eq(db_file_get(db, r2.files[i].bucket, r2.files[i].id, &f), 0);
+		ck_assert_str_eq(f.owner, "u1");	/* the session's owner's */
+	}
+	exec_result_free(&r1);
+	exec_result_free(&r2);
+	stop();
+}
+END_TEST
+
 Suite *
 suite_sessions(void)
 {
@@ -509,6 +606,8 @@ suite_sessions(void)
 	tcase_add_test(tc, absurd_numbers_are_clamped);
 	tcase_add_test(tc, engine_failures_map_to_their_errors);
 	tcase_add_test(tc, a_stopped_container_is_replaced_with_its_files);
+	tcase_add_test(tc, who_may_use_a_users_file);
+	tcase_add_test(tc, a_call_naming_no_user_works_in_the_users_session);
 	suite_add_tcase(s, tc);
 	return s;
 }
