@@ -23,9 +23,13 @@ exec_result_free(struct exec_result *res)
 	for (i = 0; i < res->nfiles; i++)
 		free(res->files[i].name);
 	free(res->files);
+	for (i = 0; i < res->ndeleted; i++)
+		free(res->deleted[i]);
+	free(res->deleted);
 	res->out = res->err = NULL;
 	res->files = NULL;
-	res->nfiles = 0;
+	res->deleted = NULL;
+	res->nfiles = res->ndeleted = 0;
 }
 
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */

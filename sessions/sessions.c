@@ -13,6 +13,15 @@
 
 #include "sessions_int.h"
 
+int
+caller_may_use(const struct caller *who, const char *owner)
+{
+	if (who->user && strcmp(owner, who->user) == 0)
+		return 1;
+	/* Unverified: no name is no claim; a file of no one's is anyone's with its id. */
+	return !who->verified && (!who->user || strcmp(owner, SESSIONS_ANONYMOUS) == 0);
+}
+
 /* A database or file-store write that failed: logged and counted, never taken for done. */
 void
 store_failed(struct sessions *sm, const char *what, const char *id)

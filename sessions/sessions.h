@@ -50,6 +50,15 @@ struct exec_result {
 	long wall_ms;
 	struct exec_file *files;
 	size_t nfiles;
+	/* Outputs the run made that we tried to store, and how many of them failed. */
+	size_t outputs_attempted, outputs_failed;
+	/*
+	 * The names of this call's inputs the run deleted, when /mnt/data was
+	 * listed completely (deleted_known).
+	 */
+	char **deleted;
+	size_t ndeleted;
+	int deleted_known;
 };
 
 struct sessions;
@@ -68,6 +77,8 @@ struct caller {
 	const char *user;	/* NULL: the request names no user */
 	int verified;		/* user is a verified token's subject */
 };
+/* 1 if who may use what owner owns, by the rule above. */
+int caller_may_use(const struct caller *who, const char *owner);
 
 /* cfg, dk, db, blobs and mx (may be NULL) are borrowed and must outlive the manager. */
 struct sessions *sessions_new(const struct cfg *cfg, struct docker *dk, struct db *db,

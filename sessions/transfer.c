@@ -139,6 +139,43 @@ echo_inherited(const struct exec_req *req, const struct workspace *after,
 	}
 }
 
+/* 1 if a segment of path is hidden: the listing does not look inside such directories. */
+static int
+under_hidden(const char *path)
+{
+	return path[0] == '.' || strstr(path, "/.") != NULL;
+}
+
+/*
+ * The inputs of this call that are no longer regular files in after, if
+ * after is a complete listing (librechat-api.md 3.1 deleted_files): a
+ * truncated one, or an input inside a directory the listing skips, tells
+ * nothing.
+ */
+static void
+find_deleted(const struct exec_req *req, const struct workspace *after, struct exec_result *res)
+{
+	const struct ws_entry *e;
+	size_t i;
+
+	if (after->truncated || (req->nfiles && !(res->deleted = calloc(req->nfiles,
+	    sizeof(*res->deleted)))))
+		return;
+	for (i = 0; i < req->nfiles; i++) {
+		if (input_at(req, req->files[i].name) != &req->files[i])
+			continue;
+		if (under_hidden(req->files[i].name))
+			return;		/* cannot tell: say nothing */
+		e = workspace_find(after, req->files[i].name);
+		if ((!e || e->type != 'f') &&
+		    !(res->deleted[res->ndeleted++] = strdup(req->files[i].name))) {
+			res->ndeleted--;
+			return;		/* out of memory: say nothing */
+		}
+	}
+	res->deleted_known = 1;
+}
+
 /*
  * The files the run created or changed (regular files only: a symlink is
  * never followed), within the size and count caps, are stored in the
@@ -170,11 +207,15 @@ capture_outputs(struct sessions *sm, struct session *s, const struct exec_req *r
 			    s->id, c->max_files_per_run);
 			break;
 		}
+		res->outputs_attempted++;
 		if (store_output(sm, s, e->path, input_at(req, e->path),
 		    &res->files[res->nfiles]) == 0)
 			res->nfiles++;
+		else
+			res->outputs_failed++;
 	}
 	echo_inherited(req, after, res, (size_t)c->max_files_per_run);
+	find_deleted(req, after, res);
 }
 
 /* Read a stored file's bytes; NULL (logged) if the blob cannot be read. */
@@ -308,9 +349,7 @@ input_allowed(const struct caller *who, const struct exec_file_ref *ref,
 {
 	if (ref->kind && strcmp(ref->kind, "user") != 0)
 		return 1;
-	if (who->user && strcmp(row->owner, who->user) == 0)
-		return 1;
-	return !who->verified && (!who->user || strcmp(row->owner, SESSIONS_ANONYMOUS) == 0);
+	return caller_may_use(who, row->owner);
 }
 
 /* The stored file ref i names, if who may use it; else SESS_EINPUT and why. */

@@ -30,6 +30,7 @@ struct http_server {
 	const struct jwt_key *jwt;
 	const struct http_route *routes;
 	size_t nroutes;
+	http_filter filter;
 	void *app;
 	struct sockaddr_storage addr;
 	pthread_mutex_t mu;
@@ -490,7 +491,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	pthread_mutex_lock(&srv->mu);
 	srv->handling++;
 	pthread_mutex_unlock(&srv->mu);
-	req->route->handler(req, srv->app);
+	if (!srv->filter || srv->filter(req, srv->app) == 0)
+		req->route->handler(req, srv->app);
 	pthread_mutex_lock(&srv->mu);
 	srv->handling--;
 	pthread_mutex_unlock(&srv->mu);
@@ -560,7 +562,7 @@ resolve_listen(struct http_server *srv, char *err, size_t errlen)
 
 struct http_server *
 http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_route *routes,
-    size_t nroutes, void *app, char *err, size_t errlen)
+    size_t nroutes, http_filter filter, void *app, char *err, size_t errlen)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -576,6 +578,7 @@ http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_r
 	srv->routes = routes;
 	srv->nroutes = nroutes;
 	srv->app = app;
+	srv->filter = filter;
 	if (resolve_listen(srv, err, errlen) < 0)
 		goto fail;
 	if (srv->addr.ss_family == AF_INET6)

@@ -16,6 +16,11 @@ struct http_req;
 struct http_server;
 
 typedef void (*http_handler)(struct http_req *req, void *app);
+/*
+ * Run before every routed handler, once auth and body passed: 0 lets the
+ * handler run; non-zero means the filter answered the request itself.
+ */
+typedef int (*http_filter)(struct http_req *req, void *app);
 
 /* HTTP_AUTH_METRICS: as HTTP_AUTH unless CI_METRICS_AUTH=false. */
 enum http_auth { HTTP_PUBLIC = 0, HTTP_AUTH, HTTP_AUTH_METRICS };
@@ -44,10 +49,11 @@ struct http_part {
 
 /*
  * Start serving; the route table, app and jwt key (NULL without CI_AUTH=jwt)
- * must outlive the server.
+ * must outlive the server.  filter may be NULL.
  */
 struct http_server *http_start(const struct cfg *cfg, const struct jwt_key *jwt,
-    const struct http_route *routes, size_t nroutes, void *app, char *err, size_t errlen);
+    const struct http_route *routes, size_t nroutes, http_filter filter, void *app,
+    char *err, size_t errlen);
 /* Stop accepting new connections (in-flight requests go on). */
 void http_quiesce(struct http_server *srv);
 /* Wait up to timeout_ms for the requests being handled to be answered. */

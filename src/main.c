@@ -170,7 +170,7 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (!(srv = http_start(cfg, jwt, routes, nroutes, &app, err, sizeof(err)))) {
+	if (!(srv = http_start(cfg, jwt, routes, nroutes, route_filter, &app, err, sizeof(err)))) {
 		log_error("%s", err);
 		sessions_free(app.sessions);
 		metrics_free(app.metrics);

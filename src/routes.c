@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cfg.h"
@@ -20,7 +21,8 @@
 
 /* A busy sandbox is usually free within a run or two. */
 #define BUSY_RETRY_S 2
-#define BUSY_RETRY_HDR "2"
+/* An engine away is usually a restart: a few seconds. */
+#define ENGINE_RETRY_S 5
 
 /* Who the request names: JWT sub (verified), the User-Id header, body user_id, or no one. */
 void
@@ -64,6 +66,14 @@ iso_time(long long ms)
 	return json_object_new_string(buf);
 }
 
+/* Whose data the request asks for, as a caller: the identity below, verified if a token's. */
+void
+request_reader(const struct http_req *req, struct caller *who)
+{
+	who->user = request_identity(req);
+	who->verified = http_req_jwt_user(req) != NULL;
+}
+
 const char *
 request_identity(const struct http_req *req)
 {
@@ -76,6 +86,17 @@ request_identity(const struct http_req *req)
 	if (kind && strcmp(kind, "user") == 0 && http_req_query(req, "id"))
 		return http_req_query(req, "id");
 	return NULL;
+}
+
+/* The profile the request expects: "default" (also when unsaid), "stateful", or NULL. */
+static const char *
+expected_profile(const struct http_req *req)
+{
+	const char *p = http_req_header(req, "X-CodeAPI-Expected-Profile");
+
+	if (!p || !*p || strcasecmp(p, "default") == 0)
+		return "default";
+	return strcasecmp(p, "stateful") == 0 ? "stateful" : NULL;
 }
 
 /* A JSON string from program output, whatever bytes it holds. */
@@ -128,15 +149,54 @@ files_reply(const struct exec_result *r)
 	return a;
 }
 
+/*
+ * artifact_delivery, in the strict shape agents accept (librechat-api.md
+ * 3.1), when outputs could not be stored: the model is told not to assume
+ * they exist.
+ */
+static void
+add_delivery(struct json_object *o, const struct exec_result *r)
+{
+	struct json_object *a;
+	size_t delivered = r->outputs_attempted - r->outputs_failed;
+
+	if (!r->outputs_failed)
+		return;
+	a = json_object_new_object();
+	json_object_object_add(a, "code", json_object_new_string("artifact_delivery_failed"));
+	json_object_object_add(a, "status", json_object_new_string(delivered ? "partial" :
+	    "failed"));
+	json_object_object_add(a, "attempted", json_object_new_int64((int64_t)r->outputs_attempted));
+	json_object_object_add(a, "delivered", json_object_new_int64((int64_t)delivered));
+	json_object_object_add(a, "failed", json_object_new_int64((int64_t)r->outputs_failed));
+	json_object_object_add(o, "artifact_delivery", a);
+}
+
 static struct json_object *
-exec_reply(const struct exec_result *r)
+exec_reply(const struct exec_result *r, int stateful)
 {
 	struct json_object *o = json_object_new_object();
+
+	/* The stateful profile names the runtime: our session, kept with its /mnt/data. */
+	if (stateful) {
+		json_object_object_add(o, "runtime_session_id", json_object_new_string(r->session_id));
+		json_object_object_add(o, "runtime_status",
+		    json_object_new_string(r->created ? "new" : "reused"));
+	}
 
 	json_object_object_add(o, "session_id", json_object_new_string(r->session_id));
 	json_object_object_add(o, "stdout", output_string(r->out, r->out_len));
 	json_object_object_add(o, "stderr", output_string(r->err, r->err_len));
 	json_object_object_add(o, "files", files_reply(r));
+	add_delivery(o, r);
+	if (r->deleted_known) {
+		struct json_object *d = json_object_new_array();
+		size_t i;
+
+		for (i = 0; i < r->ndeleted; i++)
+			json_object_array_add(d, json_object_new_string(r->deleted[i]));
+		json_object_object_add(o, "deleted_files", d);
+	}
 	/* "OL" when stdout was cut: LibreChat's image reader then asks for less. */
 	json_object_object_add(o, "status", r->overflow ? json_object_new_string("OL") : NULL);
 	/* Extras of the official server; clients ignore them, operators use them. */
@@ -178,16 +238,21 @@ exec_outcome(int rc, const struct exec_result *r)
 	return r->exit_code == 0 && r->signal == 0 ? MX_OK : MX_ERROR;
 }
 
-/* 503 in the contract's {error, message} shape, with when to come back. */
+/*
+ * 503 in the contract's {error, message} shape, with when to come back in
+ * both forms: LibreChat reads the Retry-After header, agents the body.
+ */
 static void
-reply_busy(struct http_req *req, const char *why)
+reply_retry(struct http_req *req, const char *code, const char *why, int seconds)
 {
 	struct json_object *o = json_object_new_object();
+	char hdr[16];
 
-	json_object_object_add(o, "error", json_object_new_string("sandboxes_busy"));
+	snprintf(hdr, sizeof(hdr), "%d", seconds);
+	json_object_object_add(o, "error", json_object_new_string(code));
 	json_object_object_add(o, "message", json_object_new_string(why));
-	json_object_object_add(o, "retry_after_seconds", json_object_new_int(BUSY_RETRY_S));
-	http_add_header(req, "Retry-After", BUSY_RETRY_HDR);
+	json_object_object_add(o, "retry_after_seconds", json_object_new_int(seconds));
+	http_add_header(req, "Retry-After", hdr);
 	http_reply_json(req, 503, o);
 }
 
@@ -260,16 +325,16 @@ handle_exec(struct http_req *req, void *appv)
 		metrics_exec(app->metrics, er->lang, exec_outcome(rc, &res),
 		    (double)(clock_mono_ms() - started) / 1000);
 	if (rc == SESS_OK)
-		http_reply_json(req, 200, exec_reply(&res));
+		http_reply_json(req, 200, exec_reply(&res,
+		    strcmp(expected_profile(req), "stateful") == 0));
 	else if (rc == SESS_EINPUT)
 		reply_user_problem(req, er, err);
 	else if (rc == SESS_EBUSY)
-		reply_busy(req, err);
-	else {
-		if (rc == SESS_EUNAVAIL)
-			http_add_header(req, "Retry-After", "5");
+		reply_retry(req, "sandboxes_busy", err, BUSY_RETRY_S);
+	else if (rc == SESS_EUNAVAIL)
+		reply_retry(req, "engine_unavailable", err, ENGINE_RETRY_S);
+	else
 		http_reply_error(req, sess_http_status(rc), err, NULL);
-	}
 	exec_result_free(&res);
 	exec_req_free(er);
 }
@@ -361,6 +426,46 @@ handle_delete_session(struct http_req *req, void *appv)
 	http_reply_json(req, 200, o);
 }
 
+/* A capability LibreChat asked for that we do not serve: 409 with its code (agents stop retrying). */
+static void
+reply_capability(struct http_req *req, const char *code, const char *message)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(message));
+	http_reply_json(req, 409, o);
+}
+
+int
+route_filter(struct http_req *req, void *appv)
+{
+	const char *profile = expected_profile(req);
+
+	(void)appv;
+	if (!profile) {
+		reply_capability(req, "execution_profile_mismatch", "this code interpreter serves "
+		    "the default and stateful execution profiles only");
+		return 1;
+	}
+	if (http_req_header(req, "X-LibreChat-Code-Workspace-ID")) {
+		reply_capability(req, "stateful_workspace_unsupported", "attached workspaces are "
+		    "not served by this code interpreter");
+		return 1;
+	}
+	http_add_header(req, "X-CodeAPI-Execution-Profile", profile);
+	return 0;
+}
+
+/* POST /workspace-tools/execute: attached workspaces are not served. */
+static void
+handle_workspace_tools(struct http_req *req, void *appv)
+{
+	(void)appv;
+	reply_capability(req, "stateful_workspace_unsupported", "attached workspaces are not "
+	    "served by this code interpreter");
+}
+
 /* GET /metrics: Prometheus text format, gauges sampled now. */
 static void
 handle_metrics(struct http_req *req, void *appv)
@@ -401,6 +506,7 @@ const struct http_route routes[] = {
 	ROUTE("DELETE", "/librechat/files/{}", handle_delete_by_id, .auth = HTTP_AUTH),
 	ROUTE("GET", "/librechat/sessions", handle_list_sessions, .auth = HTTP_AUTH),
 	ROUTE("DELETE", "/librechat/sessions/{}", handle_delete_session, .auth = HTTP_AUTH),
+	ROUTE("POST", "/workspace-tools/execute", handle_workspace_tools, .auth = HTTP_AUTH),
 	ROUTE("GET", "/metrics", handle_metrics, .auth = HTTP_AUTH_METRICS),
 	ROUTE("GET", "/health", handle_health, .auth = HTTP_PUBLIC),
 	ROUTE("GET", "/librechat/health", handle_health, .auth = HTTP_PUBLIC),

@@ -22,6 +22,12 @@ struct app {
 };
 
 extern const struct http_route routes[];
+/*
+ * Before every route: the execution profile LibreChat expects (default or
+ * stateful; any other is refused as the contract says), and attached
+ * workspaces, which we do not serve.
+ */
+int route_filter(struct http_req *req, void *app);
 extern const size_t nroutes;
 
 /* routes.c */
@@ -37,6 +43,8 @@ void request_caller(const struct http_req *req, const char *body_user, struct ca
  * operator with the key sees everything).
  */
 const char *request_identity(const struct http_req *req);
+/* The same as a struct caller (sessions.h), for caller_may_use. */
+void request_reader(const struct http_req *req, struct caller *who);
 
 /* routes_files.c: upload, download, listings */
 void handle_upload(struct http_req *req, void *app);

@@ -18,6 +18,7 @@
 #include "mime.h"
 #include "names.h"
 #include "routes.h"
+#include "../sessions/sessions.h"
 #include "../storage/files.h"
 
 /*
@@ -48,13 +49,14 @@ add_disposition(struct http_req *req, const char *name)
 	http_add_header(req, "Content-Disposition", value);
 }
 
-/* 1 if the request may see f: it names no one, or the file's owner. */
+/* 1 if the request may see f: the same rule as for inputs (sessions.h caller_may_use). */
 static int
 may_see(const struct http_req *req, const struct db_file *f)
 {
-	const char *who = request_identity(req);
+	struct caller who;
 
-	return !who || strcmp(who, f->owner) == 0;
+	request_reader(req, &who);
+	return caller_may_use(&who, f->owner);
 }
 
 static void

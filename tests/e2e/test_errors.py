@@ -173,6 +173,8 @@ def test_engine_gone_and_back(make_daemon, tmp_path):
     r = d.request("POST", "/exec", {"lang": "py", "code": "print(2)", "session_id": sid})
     assert r.status in (502, 503), r.raw
     assert "error" in r.json()
+    if r.status == 503:     # both forms of "come back": LibreChat's header, the agents' body
+        assert int(r.headers["Retry-After"]) == r.json()["retry_after_seconds"] > 0, r.raw
     engine.restore()
     assert d.request("GET", "/health", key=None).status == 200
     assert d.exec("print('back')", session=sid)["stdout"] == "back\n"

@@ -152,6 +152,19 @@ box_put(struct box *b, const char *path, const char *data, size_t len)
 	ff->len = len;
 }
 
+/* path in box b is gone.  Caller holds f->mu. */
+static void
+box_remove(struct box *b, const char *path)
+{
+	struct ffile *ff = box_file(b, path);
+
+	if (!ff)
+		return;
+	free(ff->path);
+	free(ff->data);
+	*ff = b->files[--b->nfiles];
+}
+
 static void
 hex_of(const char *data, size_t len, char hex[65])
 {
@@ -256,6 +269,8 @@ run_script(struct fake *f, struct box *b, const char *script, FILE *out)
 			name = line + 6;
 			*text++ = '\0';
 			box_put(b, name, text, strlen(text));
+		} else if (strncmp(line, "remove ", 7) == 0) {
+			box_remove(b, line + 7);
 		} else if (strcmp(line, "block") == 0) {
 			run_block(f);
 		} else if (strncmp(line, "exit ", 5) == 0) {

@@ -7,6 +7,7 @@
  *
  *   print TEXT        TEXT and a newline on stdout
  *   write NAME TEXT   NAME now holds TEXT
+ *   remove NAME       NAME is gone
  *   block             wait until fake_release (a run that is "still going")
  *   exit N            the exit status
  *

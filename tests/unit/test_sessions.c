@@ -382,11 +382,13 @@ START_TEST(sizes_past_the_cap_are_not_stored)
 	ck_assert_str_eq(gets = fake_gets(fk), "");
 	free(gets);
 	exec_result_free(&r);
-	/* A small listing, then a GET that answers with 1 MiB: not stored. */
+	/* A small listing, then a GET that answers with 1 MiB: not stored, and said so. */
 	fake_set_lie(fk, LIE_GET_HUGE);
 	ck_assert_int_eq(run(NULL, "write b.txt hi", &r, why), SESS_OK);
 	ck_assert_uint_eq(r.nfiles, 0);
 	ck_assert_int_eq(files_in(r.session_id), 0);
+	ck_assert_uint_eq(r.outputs_attempted, 1);
+	ck_assert_uint_eq(r.outputs_failed, 1);
 	exec_result_free(&r);
 	stop();
 }
@@ -586,6 +588,28 @@ START_TEST(a_call_naming_no_user_works_in_the_users_session)
 }
 END_TEST
 
+START_TEST(deleted_inputs_are_named_after_a_complete_listing)
+{
+	static const struct caller u1 = { "u1", 1 };
+	struct exec_result r;
+	char why[256], ref[256];
+
+	start(NULL);
+	stored_file("u1", "in.txt", ref, sizeof(ref));
+	ck_assert_int_eq(run_as(&u1, NULL, "print kept", ref, &r, why), SESS_OK);
+	ck_assert(r.deleted_known);
+	ck_assert_uint_eq(r.ndeleted, 0);
+	exec_result_free(&r);
+	ck_assert_int_eq(run_as(&u1, NULL, "remove in.txt", ref, &r, why), SESS_OK);
+	ck_assert(r.deleted_known);
+	ck_assert_uint_eq(r.ndeleted, 1);
+	ck_assert_str_eq(r.deleted[0], "in.txt");
+	ck_assert_uint_eq(r.outputs_failed, 0);
+	exec_result_free(&r);
+	stop();
+}
+END_TEST
+
 Suite *
 suite_sessions(void)
 {
@@ -607,6 +631,7 @@ suite_sessions(void)
 	tcase_add_test(tc, engine_failures_map_to_their_errors);
 	tcase_add_test(tc, a_stopped_container_is_replaced_with_its_files);
 	tcase_add_test(tc, who_may_use_a_users_file);
+	tcase_add_test(tc, deleted_inputs_are_named_after_a_complete_listing);
 	tcase_add_test(tc, a_call_naming_no_user_works_in_the_users_session);
 	suite_add_tcase(s, tc);
 	return s;
