@@ -56,16 +56,35 @@ channel_stderr(const struct channel *ch)
 }
 
 /* Send req and wait for its reply; 0, or -errno, after which the channel is broken. */
+/* Tell the runner to stop the RUN in progress; 0, or -errno (the channel is then broken). */
+static int
+send_cancel(struct channel *ch)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_CANCEL);
+	unsigned char *frame;
+	size_t len;
+	int r;
+
+	if (!m || proto_encode(m, 1, &frame, &len) < 0) {
+		proto_msg_free(m);
+		return -ENOMEM;
+	}
+	proto_msg_free(m);
+	r = ch->ops->send(ch->st, frame, len, 1000);
+	free(frame);
+	return r;
+}
+
 int
 channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
-    int timeout_ms)
+    int timeout_ms, const struct abort_check *ab)
 {
 	long long deadline = clock_mono_ms() + timeout_ms;
 	unsigned char *frame;
 	char b[65536];
 	size_t len;
 	long n;
-	int r;
+	int r, wait, cancelled = 0;
 
 	*rep = NULL;
 	if (ch->broken)
@@ -85,7 +104,18 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 			r = -EPROTO;
 			goto broken;
 		}
-		n = ch->ops->recv(ch->st, b, sizeof(b), (int)(deadline - clock_mono_ms()));
+		wait = (int)(deadline - clock_mono_ms());
+		if (ab && !cancelled && wait > CHANNEL_ABORT_POLL_MS)
+			wait = CHANNEL_ABORT_POLL_MS;
+		n = ch->ops->recv(ch->st, b, sizeof(b), wait);
+		if (n == -ETIMEDOUT && clock_mono_ms() < deadline) {
+			if (ab && !cancelled && abort_fired(ab)) {
+				cancelled = 1;
+				if ((r = send_cancel(ch)) < 0)
+					goto broken;
+			}
+			continue;
+		}
 		if (n <= 0) {
 			r = n == 0 ? -ECONNRESET : (int)n;
 			goto broken;
@@ -136,7 +166,7 @@ channel_open_stream(const struct channel_stream_ops *ops, void *st, int timeout_
 		rc = DOCKER_ENOMEM;
 		goto fail;
 	}
-	if (channel_call(ch, hello, &rep, timeout_ms) < 0 || proto_msg_type(rep) != PROTO_OK) {
+	if (channel_call(ch, hello, &rep, timeout_ms, NULL) < 0 || proto_msg_type(rep) != PROTO_OK) {
 		snprintf(err->msg, sizeof(err->msg), "runner did not answer: %.300s",
 		    channel_stderr(ch));
 		err->status = 0;

@@ -9,6 +9,7 @@
 #define CIP_CHANNEL_H
 
 #include "docker.h"
+#include "abort.h"
 #include "proto.h"
 
 struct channel;
@@ -40,9 +41,12 @@ void channel_close(struct channel *ch);
  * Send req and wait up to timeout_ms for the reply (caller frees *rep).
  * 0, or -errno: -ETIMEDOUT, -EPIPE/-ECONNRESET (channel lost), -EPROTO
  * (garbage from the runner).  After an error the channel is unusable.
+ * With ab (a RUN), ab is asked every CHANNEL_ABORT_POLL_MS: once it fires
+ * a CANCEL goes to the runner, which stops the run and answers as usual.
  */
+#define CHANNEL_ABORT_POLL_MS 100
 int channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
-    int timeout_ms);
+    int timeout_ms, const struct abort_check *ab);
 /*
  * For a channel that waited unused (in the warm pool): 0, and marked
  * broken, if its stream has ended (an engine restart, the container gone).

@@ -32,11 +32,19 @@ exec_result_free(struct exec_result *res)
 	res->nfiles = res->ndeleted = 0;
 }
 
+/* What one /exec is: for whom, what, and who may call it off. */
+struct exec_call {
+	const struct caller *who;
+	const struct exec_req *req;
+	const struct abort_check *gone;
+};
+
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */
 static int
-run_in_session(struct sessions *sm, struct session *s, const struct caller *who,
-    const struct exec_req *req, struct exec_result *res, int *lost, char *why, size_t whylen)
+run_in_session(struct sessions *sm, struct session *s, const struct exec_call *x,
+    struct exec_result *res, int *lost, char *why, size_t whylen)
 {
+	const struct exec_req *req = x->req;
 	const struct cfg *c = sm->cfg;
 	char namebuf[300];
 	const char *file = lang_file(req->lang, req->code, namebuf, sizeof(namebuf));
@@ -52,14 +60,14 @@ run_in_session(struct sessions *sm, struct session *s, const struct caller *who,
 		rc = SESS_EINTERNAL;
 		goto out;
 	}
-	rr = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail));
+	rr = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, NULL, detail, sizeof(detail));
 	proto_msg_free(rep);
 	rep = NULL;
 	/* What was there before, unless the last run already told us. */
 	if (rr == RUNNER_OK && !s->ws)
 		rr = list_workspace(c, s, &s->ws, detail, sizeof(detail));
 	if (rr == RUNNER_OK) {
-		rc = put_inputs(sm, s, who, req, &rr, why, whylen, detail, sizeof(detail));
+		rc = put_inputs(sm, s, x->who, req, &rr, why, whylen, detail, sizeof(detail));
 		if (rc != SESS_OK && rc != SESS_ESANDBOX)
 			goto out;	/* a bad ref, not a sandbox failure */
 	}
@@ -67,7 +75,7 @@ run_in_session(struct sessions *sm, struct session *s, const struct caller *who,
 		*lost = rr == RUNNER_ELOST;	/* before the run: safe to retry */
 		goto sandbox_failed;
 	}
-	rr = runner_call(s, run, &rep, (int)run_timeout_ms(c, req) + RUN_GRACE_MS,
+	rr = runner_call(s, run, &rep, (int)run_timeout_ms(c, req) + RUN_GRACE_MS, x->gone,
 	    detail, sizeof(detail));
 	if (rr != RUNNER_OK)
 		goto sandbox_failed;
@@ -76,6 +84,9 @@ run_in_session(struct sessions *sm, struct session *s, const struct caller *who,
 		rc = SESS_EINTERNAL;
 		goto out;
 	}
+	if (res->cancelled)
+		log_info("session %s: run stopped after %ld ms: the client went away", s->id,
+		    res->wall_ms);
 	/* Outputs are captured whatever the exit status or a timeout. */
 	if ((rr = list_workspace(c, s, &after, detail, sizeof(detail))) != RUNNER_OK) {
 		log_error("session %s: outputs not listed: %s", s->id, detail);
@@ -103,8 +114,9 @@ out:
 /* Run req in user's session; SESS_OK even if the program failed, else an error and why. */
 int
 sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
-    struct exec_result *res, char *why, size_t whylen)
+    const struct abort_check *gone, struct exec_result *res, char *why, size_t whylen)
 {
+	const struct exec_call x = { who, req, gone };
 	struct db_session row;
 	struct session *s;
 	int rc, lost, attempt;
@@ -141,7 +153,7 @@ sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_r
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = ensure_channel(sm, s, why, whylen)) != SESS_OK)
 			break;
-		rc = run_in_session(sm, s, who, req, res, &lost, why, whylen);
+		rc = run_in_session(sm, s, &x, res, &lost, why, whylen);
 		if (rc == SESS_OK || !lost)
 			break;
 		exec_result_free(res);

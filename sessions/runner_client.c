@@ -14,9 +14,9 @@
 /* One request and its reply; an error reply or a lost channel is an error. */
 enum runner_rc
 runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
-    int timeout_ms, char *detail, size_t detlen)
+    int timeout_ms, const struct abort_check *ab, char *detail, size_t detlen)
 {
-	int r = channel_call(s->ch, req, rep, timeout_ms);
+	int r = channel_call(s->ch, req, rep, timeout_ms, ab);
 
 	if (r < 0) {
 		snprintf(detail, detlen, "runner channel: %s (%.200s)", strerror(-r),
@@ -186,6 +186,7 @@ result_from_reply(const struct cfg *c, const struct exec_req *req, const struct 
 	res->exit_code = proto_get_u64(rep, "exit_code", &v) == 0 && v < 256 ? (int)v : 255;
 	res->signal = proto_get_u64(rep, "signal", &v) == 0 && v < 65 ? (int)v : 0;
 	res->timed_out = proto_get_u64(rep, "timed_out", &v) == 0 && v;
+	res->cancelled = proto_get_u64(rep, "cancelled", &v) == 0 && v;
 	res->wall_ms = proto_get_u64(rep, "wall_ms", &v) == 0 && v < 1000000000 ? (long)v : 0;
 	return add_notes(c, res, (int)((run_timeout_ms(c, req) + 999) / 1000));
 }

@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "docker.h"
+#include "abort.h"
 #include "exec_req.h"
 #include "ids.h"
 #include "metrics.h"
@@ -44,6 +45,7 @@ struct exec_result {
 	unsigned long long out_total, err_total;	/* bytes the program wrote */
 	int overflow;			/* stdout was cut at CI_MAX_OUTPUT_BYTES */
 	int created;			/* the session is new (runtime_status "new") */
+	int cancelled;			/* stopped because the client went away */
 	int exit_code;
 	int signal;
 	int timed_out;
@@ -94,12 +96,15 @@ struct sessions *sessions_new_with(const struct cfg *cfg, const struct sandboxes
 void sessions_free(struct sessions *sm);
 
 /*
- * Run req for user.  Fills res (free with exec_result_free) and returns
+ * Run req for who.  Fills res (free with exec_result_free) and returns
  * SESS_OK even when the user's program failed; otherwise an error and a
- * client-facing reason in why (details are logged).
+ * client-facing reason in why (details are logged).  While the program
+ * runs, gone (may be NULL) is asked whether the client is still there: if
+ * not, the run is stopped (Stop in LibreChat); what it wrote so far is
+ * still captured, and res->cancelled says so.
  */
 int sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
-    struct exec_result *res, char *why, size_t whylen);
+    const struct abort_check *gone, struct exec_result *res, char *why, size_t whylen);
 void exec_result_free(struct exec_result *res);
 
 /* Admin view of a session; the strings are borrowed for the callback. */

@@ -116,7 +116,7 @@ void evict_idle(struct sessions *sm, long long cutoff_ms);
 
 /* runner_client.c */
 enum runner_rc runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
-    int timeout_ms, char *detail, size_t detlen);
+    int timeout_ms, const struct abort_check *ab, char *detail, size_t detlen);
 struct proto_msg *build_run(const struct cfg *c, const struct exec_req *req,
     const char *file);
 struct proto_msg *build_put(const struct exec_req *req, const char *file);

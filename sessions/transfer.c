@@ -25,7 +25,7 @@ list_workspace(const struct cfg *c, struct session *s, struct workspace **out,
 	    proto_add_u64(req, "max_entries", 10000) == 0 &&
 	    proto_add_u64(req, "hash_max", (uint64_t)c->max_file_bytes) == 0 &&
 	    proto_add_u64(req, "hidden", 0) == 0) {
-		r = runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, detlen);
+		r = runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, NULL, detail, detlen);
 		if (r == RUNNER_OK && !(*out = workspace_parse(rep))) {
 			snprintf(detail, detlen, "runner: a listing that does not parse");
 			r = RUNNER_EFAILED;
@@ -65,7 +65,7 @@ store_output(struct sessions *sm, struct session *s, const char *path,
 
 	if (!req || proto_add_str(req, "path", path) < 0 ||
 	    proto_add_u64(req, "max", (uint64_t)sm->cfg->max_file_bytes) < 0 ||
-	    runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) != RUNNER_OK) {
+	    runner_call(s, req, &rep, CONTROL_TIMEOUT_MS, NULL, detail, sizeof(detail)) != RUNNER_OK) {
 		log_warn("session %s: output %s not fetched: %s", s->id, path,
 		    req ? detail : "out of memory");
 		goto out;
@@ -275,7 +275,7 @@ flush_restore(struct session *s, struct proto_msg **put, size_t *bytes)
 	char detail[600];
 	int r = 0;
 
-	if (*put && runner_call(s, *put, &rep, CONTROL_TIMEOUT_MS, detail, sizeof(detail)) !=
+	if (*put && runner_call(s, *put, &rep, CONTROL_TIMEOUT_MS, NULL, detail, sizeof(detail)) !=
 	    RUNNER_OK) {
 		log_error("session %s: restore: %s", s->id, detail);
 		r = -1;
@@ -432,7 +432,7 @@ put_inputs(struct sessions *sm, struct session *s, const struct caller *who,
 		free(data);
 		n++;
 	}
-	if (put && (*rr = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, detail, detlen)) !=
+	if (put && (*rr = runner_call(s, put, &rep, CONTROL_TIMEOUT_MS, NULL, detail, detlen)) !=
 	    RUNNER_OK) {
 		/* The snapshot no longer tells the truth about those paths. */
 		workspace_free(s->ws);

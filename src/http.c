@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +329,26 @@ http_reply_bytes(struct http_req *req, int status, const void *body, size_t len,
     const char *ctype)
 {
 	queue(req, status, body, len, ctype);
+}
+
+int
+http_req_client_gone(struct http_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd pf;
+	char c;
+
+	if (!ci)
+		return 0;
+	pf.fd = ci->connect_fd;
+	pf.events = POLLIN | POLLRDHUP;
+	if (poll(&pf, 1, 0) <= 0)
+		return 0;
+	if (pf.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return 1;
+	/* Readable: the next request of a keep-alive client, or the EOF of one gone. */
+	return recv(pf.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 void

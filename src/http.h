@@ -61,6 +61,11 @@ void http_drain(struct http_server *srv, long timeout_ms);
 /* Stop: connections still open are closed. */
 void http_stop(struct http_server *srv);
 
+/*
+ * 1 if the client has closed its connection (LibreChat's Stop aborts the
+ * fetch): asked while a long handler runs.  Never reads request bytes.
+ */
+int http_req_client_gone(struct http_req *req);
 /* The user a verified JWT names (its sub), or NULL. */
 const char *http_req_jwt_user(const struct http_req *req);
 /* The i-th {} segment of the matched pattern, or NULL. */

@@ -19,7 +19,7 @@ static const double start_bounds[] = {
 #define NBOUNDS_MAX 13
 
 static const char *const outcome_names[MX_NOUTCOMES] = {
-	"ok", "error", "timeout", "oom", "failed",
+	"ok", "error", "timeout", "oom", "failed", "cancelled",
 };
 
 /*

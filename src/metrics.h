@@ -18,6 +18,7 @@ enum metrics_outcome {
 	MX_TIMEOUT,	/* it ran past the run timeout and was killed */
 	MX_OOM,		/* the memory cap's OOM killer ended it */
 	MX_FAILED,	/* it could not run: engine or sandbox failure (5xx) */
+	MX_CANCELLED,	/* stopped because the client went away (Stop) */
 	MX_NOUTCOMES
 };
 

@@ -230,6 +230,8 @@ exec_outcome(int rc, const struct exec_result *r)
 {
 	if (rc != SESS_OK)
 		return MX_FAILED;
+	if (r->cancelled)
+		return MX_CANCELLED;
 	if (r->timed_out)
 		return MX_TIMEOUT;
 	/* As fill_result explains it: only the OOM killer sends SIGKILL there. */
@@ -294,6 +296,13 @@ reply_unsupported(struct http_req *req, const struct exec_req *er)
 	reply_user_problem(req, er, why);
 }
 
+/* The abort_check of an /exec: its client went away. */
+static int
+client_gone(void *req)
+{
+	return http_req_client_gone(req);
+}
+
 static void
 handle_exec(struct http_req *req, void *appv)
 {
@@ -319,7 +328,8 @@ handle_exec(struct http_req *req, void *appv)
 	}
 	request_caller(req, er->user_id, &who);
 	started = clock_mono_ms();
-	rc = sessions_exec(app->sessions, &who, er, &res, err, sizeof(err));
+	rc = sessions_exec(app->sessions, &who, er, &(struct abort_check){ client_gone, req },
+	    &res, err, sizeof(err));
 	/* A refused input is the model's mistake, not a run. */
 	if (rc != SESS_EINPUT)
 		metrics_exec(app->metrics, er->lang, exec_outcome(rc, &res),

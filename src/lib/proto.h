@@ -32,6 +32,8 @@
 #define PROTO_RUN   'R'
 #define PROTO_LIST  'L'
 #define PROTO_GET   'G'
+/* Sent only while a RUN is in progress, on its channel: stop it now. */
+#define PROTO_CANCEL 'C'
 /* Replies */
 #define PROTO_OK    'O'
 #define PROTO_ERR   'E'

@@ -211,20 +211,43 @@ captures_open(struct capture *c, size_t cap, int pipes[2][2])
 	return 0;
 }
 
-/* Wait for the run to end; returns the wait status, sets *timed_out. */
+/* 1 if the proxy cancelled the run: a CANCEL (any message, in fact) or the end of its connection. */
 static int
-supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *timed_out)
+cancel_arrived(const struct run_watch *w)
+{
+	struct proto_msg *m;
+	char b[4096];
+	ssize_t n;
+
+	do
+		n = read(w->fd, b, sizeof(b));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n <= 0 || proto_decoder_feed(w->dec, b, (size_t)n) < 0)
+		return 1;
+	if (proto_decoder_next(w->dec, &m) != 1)
+		return 0;
+	proto_msg_free(m);
+	return 1;
+}
+
+/* Wait for the run to end; returns the wait status, sets *timed_out or *cancelled. */
+static int
+supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const struct run_watch *w,
+    int *timed_out, int *cancelled)
 {
 	struct signalfd_siginfo si;
-	struct pollfd pf[3];
+	struct pollfd pf[4];
 	long long now, grace = 0;
-	int status = 0, reaped = 0, swept = 0, wait_ms, i;
+	int status = 0, reaped = 0, swept = 0, stopped = 0, wait_ms, i;
 
 	for (;;) {
 		now = clock_mono_ms();
 		if (!reaped || !swept) {
-			if (!*timed_out && now >= deadline) {
-				*timed_out = 1;
+			if (!stopped && (*cancelled || now >= deadline)) {
+				stopped = 1;
+				*timed_out = !*cancelled;
 				kill_sandbox(pid, &status, &reaped);
 				swept = 1;
 			} else if (reaped && !swept) {
@@ -257,8 +280,12 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *time
 		}
 		pf[2].fd = sigfd;
 		pf[2].events = POLLIN;
-		if (poll(pf, 3, wait_ms > 0 ? wait_ms : 0) < 0 && errno != EINTR)
+		pf[3].fd = w && !*cancelled ? w->fd : -1;
+		pf[3].events = POLLIN;
+		if (poll(pf, 4, wait_ms > 0 ? wait_ms : 0) < 0 && errno != EINTR)
 			break;
+		if (pf[3].revents && cancel_arrived(w))
+			*cancelled = 1;
 		for (i = 0; i < 2; i++)
 			if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
 				close(c[i].fd);
@@ -274,7 +301,8 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, int *time
 
 /* Run the request's argv as the sandbox user; rep gets its status and output.  0, or -1. */
 int
-run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd)
+run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd,
+    const struct run_watch *w)
 {
 	struct capture c[2];
 	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
@@ -282,7 +310,7 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 	const char *cwd = proto_get(req, "cwd", NULL);
 	uint64_t timeout_ms = 30000, max_output = 65536;
 	long long start;
-	int status, timed_out = 0, i, rc = 0;
+	int status, timed_out = 0, cancelled = 0, i, rc = 0;
 	pid_t pid;
 
 	memset(c, 0, sizeof(c));
@@ -312,12 +340,13 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 	close(pipes[0][1]);
 	close(pipes[1][1]);
 	pipes[0][1] = pipes[1][1] = -1;
-	status = supervise(pid, c, sigfd, start + (long long)timeout_ms, &timed_out);
+	status = supervise(pid, c, sigfd, start + (long long)timeout_ms, w, &timed_out, &cancelled);
 
 	if ((proto_add_u64(rep, "exit_code", WIFEXITED(status) ? (uint64_t)WEXITSTATUS(status) :
 	    WIFSIGNALED(status) ? 128 + (uint64_t)WTERMSIG(status) : 255) |
 	    proto_add_u64(rep, "signal", WIFSIGNALED(status) ? (uint64_t)WTERMSIG(status) : 0) |
 	    proto_add_u64(rep, "timed_out", (uint64_t)timed_out) |
+	    proto_add_u64(rep, "cancelled", (uint64_t)cancelled) |
 	    proto_add_u64(rep, "wall_ms", (uint64_t)(clock_mono_ms() - start)) |
 	    proto_add(rep, "stdout", c[0].data, c[0].len) |
 	    proto_add(rep, "stderr", c[1].data, c[1].len) |

@@ -52,7 +52,7 @@ send_msg(int fd, const struct proto_msg *m)
 
 /* The reply to req: the handler's, or an error reply with its reason; NULL if out of memory. */
 static struct proto_msg *
-dispatch(struct server *sv, const struct proto_msg *req)
+dispatch(struct server *sv, struct client *c, const struct proto_msg *req)
 {
 	struct proto_msg *rep = proto_msg_new(PROTO_OK);
 	struct rerr e = { "" };
@@ -77,7 +77,8 @@ dispatch(struct server *sv, const struct proto_msg *req)
 		rc = fs_list(req, rep, sv->hc, &e);
 		break;
 	case PROTO_RUN:
-		rc = run_command(req, rep, &e, sv->sigfd);
+		rc = run_command(req, rep, &e, sv->sigfd,
+		    &(struct run_watch){ c->fd, c->dec });
 		break;
 	default:
 		rc = rerr_set(&e, "unknown request '%c'", type);
@@ -107,7 +108,7 @@ serve_client(struct server *sv, struct client *c)
 	if (n <= 0 || proto_decoder_feed(c->dec, b, (size_t)n) < 0)
 		return -1;
 	while ((r = proto_decoder_next(c->dec, &req)) == 1) {
-		rep = dispatch(sv, req);
+		rep = dispatch(sv, c, req);
 		proto_msg_free(req);
 		if (!rep || send_msg(c->fd, rep) < 0) {
 			proto_msg_free(rep);

@@ -32,8 +32,18 @@ int rerr_set(struct rerr *e, const char *fmt, ...) __attribute__((format(printf,
  * Request handlers (run.c, fsops.c) fill rep and return 0, or return -1
  * with the reason in e; dispatch (runner.c) alone chooses the reply.
  */
+/*
+ * The connection a RUN came on, watched while it runs: a CANCEL from the
+ * proxy, or the connection's end (nobody is waiting for the result any
+ * more), stops the run as a timeout does.
+ */
+struct run_watch {
+	int fd;
+	struct proto_decoder *dec;
+};
 /* Run the request's argv as the sandbox user; fill rep.  sigfd: SIGCHLD. */
-int run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd);
+int run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd,
+    const struct run_watch *w);
 /* Reap exited children; if one is `watch`, store its status. */
 void reap_children(pid_t watch, int *status, int *reaped);
 

@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "docker.h"
+#include "clock.h"
 #include "log.h"
 #include "proto.h"
 #include "sandbox.h"
@@ -68,7 +69,7 @@ call(char type, ...)
 		ck_assert_int_eq(proto_add_str(req, k, v), 0);
 	}
 	va_end(ap);
-	ck_assert_int_eq(channel_call(ch, req, &rep, 20000), 0);
+	ck_assert_int_eq(channel_call(ch, req, &rep, 20000, NULL), 0);
 	proto_msg_free(req);
 	return rep;
 }
@@ -236,6 +237,41 @@ START_TEST(a_run_leaves_no_sandbox_process)
 }
 END_TEST
 
+/* An abort_check that fires once its time has come. */
+static int
+after_deadline(void *ctx)
+{
+	return clock_mono_ms() >= *(long long *)ctx;
+}
+
+START_TEST(a_cancel_stops_the_run_at_once_and_it_answers)
+{
+	struct proto_msg *req = proto_msg_new(PROTO_RUN), *rep = NULL, *k;
+	long long fire = clock_mono_ms() + 300, t0 = clock_mono_ms();
+	struct abort_check ab = { after_deadline, &fire };
+	uint64_t v;
+
+	ck_assert_int_eq(proto_add_str(req, "argv", "bash") | proto_add_str(req, "argv", "-c") |
+	    proto_add_str(req, "argv", "echo started; sleep 30 & sleep 30; echo never") |
+	    proto_add_str(req, "env", "PATH=/usr/bin:/bin") |
+	    proto_add_str(req, "timeout_ms", "20000"), 0);
+	ck_assert_int_eq(channel_call(ch, req, &rep, 25000, &ab), 0);
+	/* Stopped at the cancel (300 ms), not at the timeout: a generous bound. */
+	ck_assert_int_lt(clock_mono_ms() - t0, 5000);
+	ck_assert_int_eq(proto_msg_type(rep), PROTO_OK);
+	ck_assert_int_eq(proto_get_u64(rep, "cancelled", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(proto_get_u64(rep, "timed_out", &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_str_eq(proto_get(rep, "stdout", NULL), "started\n");
+	proto_msg_free(req);
+	proto_msg_free(rep);
+	/* Every process of the run is gone, and the channel serves the next request. */
+	ck_assert_str_eq(run_sh("pgrep -c -u 1000 sleep || true", &k), "0\n");
+	proto_msg_free(k);
+}
+END_TEST
+
 START_TEST(a_second_channel_works_alongside)
 {
 	struct docker_err err = { 0, "" };
@@ -243,11 +279,11 @@ START_TEST(a_second_channel_works_alongside)
 	struct proto_msg *req = proto_msg_new(PROTO_HELLO), *rep;
 
 	ck_assert_int_eq(sandbox_docker_channel(dk, cid, 5000, &other, &err), DOCKER_OK);
-	ck_assert_int_eq(channel_call(other, req, &rep, 5000), 0);
+	ck_assert_int_eq(channel_call(other, req, &rep, 5000, NULL), 0);
 	ck_assert_str_eq(proto_get(rep, "version", NULL), "1");
 	proto_msg_free(rep);
 	channel_close(other);
-	ck_assert_int_eq(channel_call(ch, req, &rep, 5000), 0);	/* the first still works */
+	ck_assert_int_eq(channel_call(ch, req, &rep, 5000, NULL), 0);	/* the first still works */
 	proto_msg_free(rep);
 	proto_msg_free(req);
 }
@@ -270,6 +306,7 @@ main(void)
 	tcase_add_test(tc, symlinks_are_never_followed);
 	tcase_add_test(tc, bad_paths_are_refused);
 	tcase_add_test(tc, a_run_leaves_no_sandbox_process);
+	tcase_add_test(tc, a_cancel_stops_the_run_at_once_and_it_answers);
 	tcase_add_test(tc, a_second_channel_works_alongside);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -7,7 +7,7 @@ import jwt as pyjwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from conftest import PROXY
+from conftest import KEY, PROXY
 
 
 def pem_public(key):
@@ -137,3 +137,41 @@ def test_one_user_cannot_reach_anothers_sessions_or_files(make_daemon):
     spoof = dict(bob, **{"User-Id": "alice"})
     assert get(f"/download/{sid}/{fid}", spoof).status == 404
     assert get(f"/download/{sid}/{fid}", alice).status == 200
+
+
+def test_helper_calls_across_the_auth_modes(make_daemon, tmp_path):
+    """The matrix README states: JWT, key, none x a call naming no user, the
+    owner, another user.  LibreChat uploads with User-Id; its image reader and
+    readSandboxFile post {lang, code, session_id, files} with no user."""
+    from test_upload import multipart
+    key = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "pub.pem").write_text(pem_public(key))
+    tok = {u: bearer(pyjwt.encode(claims(sub=u), key, algorithm="EdDSA")) for u in ("alice", "bob")}
+    modes = {
+        "api-key": ({"CI_AUTH": "api-key"}, {"X-API-Key": KEY}),
+        "none": ({"CI_AUTH": "none"}, {}),
+        "jwt": ({"CI_AUTH": "jwt", "CI_JWT_PUBLIC_KEY": str(tmp_path / "pub.pem")}, None),
+    }
+    read = "print(open('img/photo.png').read())"
+    for mode, (env, auth) in modes.items():
+        d = make_daemon(**env)
+        as_alice = dict(tok["alice"]) if auth is None else dict(auth, **{"User-Id": "alice"})
+        body, hdrs = multipart(files=[("file", "img/photo.png", b"PNGDATA")])
+        up = d.request("POST", "/upload", body, key=None, headers=dict(hdrs, **as_alice)).json()
+        ref = {"id": up["files"][0]["fileId"], "name": "img/photo.png", "kind": "user",
+               "storage_session_id": up["storage_session_id"]}
+        first = post_exec(d, as_alice, read, files=[ref]).json()
+        assert first["stdout"] == "PNGDATA\n", (mode, first)
+        sid = first["session_id"]
+        # The helper call: the session and the file, no user named (in jwt
+        # mode LibreChat still sends the user's token).
+        helper = dict(tok["alice"]) if auth is None else dict(auth)
+        r = post_exec(d, helper, read, session_id=sid, files=[ref]).json()
+        assert r["stdout"] == "PNGDATA\n" and r["session_id"] == sid, (mode, r)
+        # Another user, by token or by name, gets told the file is not there.
+        other = dict(tok["bob"]) if auth is None else dict(auth, **{"User-Id": "bob"})
+        r = post_exec(d, other, read, session_id=sid, files=[ref]).json()
+        assert r["stdout"] == "" and "does not exist" in r["stderr"], (mode, r)
+        if auth is None:    # no token at all: refused before anything runs
+            assert post_exec(d, {}, read, files=[ref]).status == 401
+        d.stop()

@@ -1,8 +1,13 @@
 """The items of librechat-api.md that current clients (agents 3.9.2, LibreChat
 today) added: the profile header, the stateful runtime fields, attached
 workspaces refused, timeout, deleted_files, exact downloads, encoded ids."""
+import json
+import re
+import socket
 import time
 import urllib.parse
+
+from conftest import KEY
 
 from test_upload import multipart, upload, ref
 
@@ -99,3 +104,29 @@ def test_percent_encoded_ids_are_decoded(daemon):
         assert got.status == 200 and got.raw == b"enc", (sid, got.raw)
         meta = daemon.request("GET", f"/v1/sessions/{sid}/objects/{fid}")
         assert meta.status == 200 and meta.json()["originalFilename"] == "e.txt"
+
+
+def test_stop_kills_the_run_within_a_second_and_keeps_its_outputs(make_daemon):
+    """LibreChat 3.9's Stop aborts the fetch: the socket closes mid-run."""
+    d = make_daemon(CI_MAX_RUN_TIMEOUT_SECONDS=30)
+    sid = d.exec("print(0)")["session_id"]
+    body = json.dumps({"lang": "py", "session_id": sid, "code":
+                       "import time\nopen('early.txt', 'w').write('e')\n"
+                       "print('a', flush=True)\ntime.sleep(30)"}).encode()
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.sendall(b"POST /v1/exec HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % (KEY.encode(), len(body)) + body)
+    time.sleep(1.5)                 # the run is under way: it sleeps 30 s
+    s.close()
+    # The session's next call waits for the stopped run, not for its 30 s.
+    r = d.exec("import os; print(sorted(os.listdir('.')))", session=sid)
+    assert "early.txt" in r["stdout"]
+    m = re.search(r"run stopped after (\d+) ms: the client went away", d.logtext())
+    assert m, d.logtext()[-2000:]
+    # Sent 1.5 s before the close, so stopped within a second of it.
+    assert int(m.group(1)) < 2500, m.group(0)
+    listed = d.request("GET", f"/files/{sid}?detail=normalized").json()
+    assert [f["name"] for f in listed] == ["early.txt"]
+    metrics = d.request("GET", "/metrics").raw.decode()
+    assert re.search(r'cip_execs_total\{lang="py",outcome="cancelled"\} 1', metrics), metrics

@@ -1,10 +1,13 @@
-"""LibreChat's own client code against the daemon.
+"""LibreChat's own client code against the daemon, both generations.
 
 tests/librechat/client-test.mjs runs @librechat/agents 3.2.21 (the client
-the wire contract was read from): its execute_code and bash_tool executors,
-driven by its ToolNode so files travel between calls as `_injected_files`,
-plus LibreChat's server-side upload / freshness check / download done with
-axios + form-data as LibreChat's server does them.  See that script.
+the wire contract was first read from): its execute_code and bash_tool
+executors, driven by its ToolNode so files travel between calls as
+`_injected_files`, plus LibreChat's server-side upload / freshness check /
+download done with axios + form-data as LibreChat's server does them.
+tests/librechat/agents-3.9/client-test.mjs does the same with 3.9.2, the
+newest: bash_tool python3 heredocs, the windowed image reader, the
+originalFilename mount name, the profile header and Stop.  See the scripts.
 
 The npm dependencies are installed with `npm ci --ignore-scripts` (never
 running install scripts: @scarf/scarf's would phone home) when
@@ -24,7 +27,8 @@ import pytest
 from conftest import BUILDDIR, KEY
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.normpath(os.path.join(HERE, "..", "librechat"))
+SRC_32 = os.path.normpath(os.path.join(HERE, "..", "librechat"))
+SRC_39 = os.path.join(SRC_32, "agents-3.9")
 PACKAGE_FILES = ("package.json", "package-lock.json", "client-test.mjs")
 FINAL = "librechat-client: "
 
@@ -92,40 +96,51 @@ def _npm_ci(d):
         pytest.fail(f"npm ci in {d} left node_modules out of step with package-lock.json")
 
 
-def _copy_package(dst):
+def _copy_package(src, dst):
     os.makedirs(dst, exist_ok=True)
     for name in PACKAGE_FILES:
-        shutil.copyfile(os.path.join(SRC, name), os.path.join(dst, name))
+        shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
     return dst
 
 
-@pytest.fixture(scope="module")
-def client_dir(tmp_path_factory):
-    """A directory holding client-test.mjs with its node_modules current."""
-    missing = [n for n in PACKAGE_FILES if not os.path.isfile(os.path.join(SRC, n))]
+def _installed(src, tag, tmp_path_factory):
+    """A directory holding src's client-test.mjs with its node_modules current."""
+    missing = [n for n in PACKAGE_FILES if not os.path.isfile(os.path.join(src, n))]
     if missing:
-        pytest.fail(f"{SRC} lacks {', '.join(missing)}")
-    if _installed_is_current(SRC):
-        return SRC
-    if _writable(SRC):
-        _npm_ci(SRC)
-        return SRC
+        pytest.fail(f"{src} lacks {', '.join(missing)}")
+    if _installed_is_current(src):
+        return src
+    if _writable(src):
+        _npm_ci(src)
+        return src
     # Read-only source tree (make distcheck): install beside the build,
     # where a rerun finds it; else in a temporary directory.
     for base in (os.path.join(BUILDDIR, "tests"), None):
         if base is not None:
             if not (os.path.isdir(base) and _writable(base)):
                 continue
-            dst = _copy_package(os.path.join(base, "librechat-client"))
+            dst = _copy_package(src, os.path.join(base, f"librechat-client-{tag}"))
         else:
-            dst = _copy_package(str(tmp_path_factory.mktemp("librechat-client")))
+            dst = _copy_package(src, str(tmp_path_factory.mktemp(f"librechat-client-{tag}")))
         if not _installed_is_current(dst):
             _npm_ci(dst)
         return dst
     pytest.fail("no writable directory to install the LibreChat client test in")
 
 
-def _run_client(client_dir, daemon, key=None):
+@pytest.fixture(scope="module")
+def client_dir(tmp_path_factory):
+    """@librechat/agents 3.2.21."""
+    return _installed(SRC_32, "3.2", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client_dir_39(tmp_path_factory):
+    """@librechat/agents 3.9.2."""
+    return _installed(SRC_39, "3.9", tmp_path_factory)
+
+
+def _run_client(client_dir, daemon, key=None, min_checks=30):
     env = {k: v for k, v in os.environ.items()
            if k.upper() not in ("PROXY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                                 "LIBRECHAT_CODE_BASEURL", "LIBRECHAT_CODE_API_KEY", "CIP_KEY")}
@@ -142,7 +157,7 @@ def _run_client(client_dir, daemon, key=None):
         f"client-test.mjs exited {r.returncode}; last line {last!r}\n{out}\n"
         f"--- daemon log (tail) ---\n{daemon.logtext()[-4000:]}")
     passed = int(last[len(FINAL):].split()[0])
-    assert passed >= 30, f"only {passed} checks ran:\n{out}"
+    assert passed >= min_checks, f"only {passed} checks ran:\n{out}"
     return passed
 
 
@@ -156,3 +171,15 @@ def test_librechat_client_key_through_auth_headers(client_dir, make_daemon):
     """A host passing X-API-Key through 3.2.21's `authHeaders` hook; without it, 401."""
     d = make_daemon(CI_AUTH="api-key", CI_MAX_RUN_TIMEOUT_SECONDS="30", CI_POOL_SIZE="2")
     _run_client(client_dir, d, key=KEY)
+
+
+def test_librechat_client_39_no_auth(client_dir_39, make_daemon):
+    """agents 3.9.2 as current LibreChat runs it: no auth header, the profile header."""
+    d = make_daemon(CI_AUTH="none", CI_MAX_RUN_TIMEOUT_SECONDS="30", CI_POOL_SIZE="2")
+    _run_client(client_dir_39, d, min_checks=16)
+
+
+def test_librechat_client_39_key(client_dir_39, make_daemon):
+    """The same through an X-API-Key given to the tools' authHeaders."""
+    d = make_daemon(CI_AUTH="api-key", CI_MAX_RUN_TIMEOUT_SECONDS="30", CI_POOL_SIZE="2")
+    _run_client(client_dir_39, d, key=KEY, min_checks=16)

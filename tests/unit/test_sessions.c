@@ -98,7 +98,7 @@ run_as(const struct caller *who, const char *sid, const char *code, const char *
 	    files ? ",\"files\":" : "", files ? files : "");
 	ck_assert_msg(exec_req_parse(json, strlen(json), &req, err, sizeof(err)) == 0, "%s", err);
 	why[0] = '\0';
-	rc = sessions_exec(sm, who, req, res, why, 256);
+	rc = sessions_exec(sm, who, req, NULL, res, why, 256);
 	exec_req_free(req);
 	return rc;
 }
