@@ -41,7 +41,7 @@ if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 SANDBOX=$SCRIPT_DIR/sandbox
 # Every input of the image; a change to any of them rebuilds it.
 hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER";
-	(cd "$SANDBOX" && sha256sum -- python/* ts/* r/* hints/* node/package.json \
+	(cd "$SANDBOX" && sha256sum -- python/* ptc/* ts/* r/* hints/* node/package.json \
 		node/package-lock.json); } | sha256sum)
 hash=${hash%% *}
 
@@ -54,7 +54,7 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/cip-sandbox-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 cp "$DOCKERFILE" "$ctx/Dockerfile"
 install -m 0755 "$RUNNER" "$ctx/runner"
-for d in python ts r hints; do cp -R "$SANDBOX/$d" "$ctx/$d"; done
+for d in python ptc ts r hints; do cp -R "$SANDBOX/$d" "$ctx/$d"; done
 command -v npm >/dev/null 2>&1 || die "npm not installed (run contrib/install-deps.sh)"
 mkdir "$ctx/node"
 cp "$SANDBOX/node/package.json" "$SANDBOX/node/package-lock.json" "$ctx/node/"

@@ -37,7 +37,46 @@ struct exec_call {
 	const struct caller *who;
 	const struct exec_req *req;
 	const struct abort_check *gone;
+	const struct tool_hooks *tools;
 };
+
+/*
+ * The RUN, and for a program that calls tools each round of calls it
+ * waits on: answered by the hooks, sent back in a RESUME (or a CANCEL when
+ * they say stop), until the runner gives the run's final reply.
+ */
+static enum runner_rc
+run_program(struct session *s, const struct exec_call *x, const struct proto_msg *run,
+    int timeout_ms, struct proto_msg **rep, char *detail, size_t detlen)
+{
+	struct proto_msg *next;
+	const char *calls;
+	enum runner_rc rr;
+	uint64_t pending;
+	char *results;
+	size_t len, rlen;
+
+	rr = runner_call(s, run, rep, timeout_ms, x->gone, detail, detlen);
+	while (rr == RUNNER_OK && x->tools && proto_get_u64(*rep, "pending", &pending) == 0 &&
+	    pending && (calls = proto_get(*rep, "calls", &len))) {
+		results = x->tools->answer(x->tools->ctx, calls, len, &rlen);
+		next = proto_msg_new(results ? PROTO_RESUME : PROTO_CANCEL);
+		if (next && results && proto_add(next, "results", results, rlen) < 0) {
+			proto_msg_free(next);
+			next = NULL;
+		}
+		free(results);
+		proto_msg_free(*rep);
+		*rep = NULL;
+		if (!next) {
+			snprintf(detail, detlen, "out of memory for tool results");
+			return RUNNER_EFAILED;
+		}
+		rr = runner_call(s, next, rep, timeout_ms, x->gone, detail, detlen);
+		proto_msg_free(next);
+	}
+	return rr;
+}
 
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */
 static int
@@ -48,7 +87,8 @@ run_in_session(struct sessions *sm, struct session *s, const struct exec_call *x
 	const struct cfg *c = sm->cfg;
 	char namebuf[300];
 	const char *file = lang_file(req->lang, req->code, namebuf, sizeof(namebuf));
-	struct proto_msg *put = build_put(req, file), *run = build_run(c, req, file), *rep = NULL;
+	struct proto_msg *put = build_put(req, file), *rep = NULL;
+	struct proto_msg *run = build_run(c, req, file, x->tools ? x->tools->env : NULL);
 	struct workspace *after = NULL;
 	char detail[600];
 	enum runner_rc rr;
@@ -75,8 +115,8 @@ run_in_session(struct sessions *sm, struct session *s, const struct exec_call *x
 		*lost = rr == RUNNER_ELOST;	/* before the run: safe to retry */
 		goto sandbox_failed;
 	}
-	rr = runner_call(s, run, &rep, (int)run_timeout_ms(c, req) + RUN_GRACE_MS, x->gone,
-	    detail, sizeof(detail));
+	rr = run_program(s, x, run, (int)run_timeout_ms(c, req) + RUN_GRACE_MS, &rep, detail,
+	    sizeof(detail));
 	if (rr != RUNNER_OK)
 		goto sandbox_failed;
 	if (result_from_reply(c, req, rep, res) < 0) {
@@ -114,9 +154,10 @@ out:
 /* Run req in user's session; SESS_OK even if the program failed, else an error and why. */
 int
 sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
-    const struct abort_check *gone, struct exec_result *res, char *why, size_t whylen)
+    const struct exec_hooks *hooks, struct exec_result *res, char *why, size_t whylen)
 {
-	const struct exec_call x = { who, req, gone };
+	const struct exec_call x = { who, req, hooks ? hooks->gone : NULL,
+	    hooks ? hooks->tools : NULL };
 	struct db_session row;
 	struct session *s;
 	int rc, lost, attempt;

@@ -61,14 +61,30 @@ run_timeout_ms(const struct cfg *c, const struct exec_req *req)
 	return req->timeout_ms > 0 && req->timeout_ms < cap ? req->timeout_ms : cap;
 }
 
+/* The preamble a program that calls tools runs under, by language; NULL: not served. */
+static const char *
+tool_preamble(const struct lang *l)
+{
+	if (strcmp(l->id, "py") == 0)
+		return "python3\0/opt/cip/ptc/ptc.py";
+	if (strcmp(l->id, "bash") == 0)
+		return "bash\0/opt/cip/ptc/ptc.sh";
+	return NULL;
+}
+
 struct proto_msg *
-build_run(const struct cfg *c, const struct exec_req *req, const char *file)
+build_run(const struct cfg *c, const struct exec_req *req, const char *file, const char *tool_env)
 {
 	struct proto_msg *m = proto_msg_new(PROTO_RUN);
+	const char *pre = tool_env ? tool_preamble(req->lang) : NULL;
 	size_t i;
-	int bad = !m;
+	int bad = !m || (tool_env && !pre);
 
-	for (i = 0; !bad && req->lang->run[i]; i++)
+	if (pre && !bad)
+		bad |= proto_add_str(m, "argv", pre) | proto_add_str(m, "argv",
+		    pre + strlen(pre) + 1) | proto_add_str(m, "argv", file) |
+		    proto_add_u64(m, "tools", 1) | proto_add_str(m, "env", tool_env);
+	for (i = 0; !bad && !pre && req->lang->run[i]; i++)
 		bad |= proto_add_str(m, "argv", strcmp(req->lang->run[i], "{file}") == 0 ?
 		    file : req->lang->run[i]);
 	for (i = 0; !bad && i < req->nargs; i++)

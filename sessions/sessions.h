@@ -96,15 +96,34 @@ struct sessions *sessions_new_with(const struct cfg *cfg, const struct sandboxes
 void sessions_free(struct sessions *sm);
 
 /*
+ * A run whose program calls tools (programmatic tool calling, src/ptc.c):
+ * it runs under the tool preamble of its language with env added, and
+ * each line of calls it writes goes to answer, which returns the line of
+ * results (malloc'd, *len set) once the client has them, or NULL to stop
+ * the run.  answer may block for as long as the client takes.
+ */
+struct tool_hooks {
+	const char *env;		/* "CIP_PTC_TOOLS=..." */
+	char *(*answer)(void *ctx, const char *calls, size_t len, size_t *outlen);
+	void *ctx;
+};
+
+/* What may change a run's course: both may be NULL. */
+struct exec_hooks {
+	const struct abort_check *gone;	/* fired: the client went away (Stop) */
+	const struct tool_hooks *tools;	/* the program calls tools */
+};
+
+/*
  * Run req for who.  Fills res (free with exec_result_free) and returns
  * SESS_OK even when the user's program failed; otherwise an error and a
  * client-facing reason in why (details are logged).  While the program
- * runs, gone (may be NULL) is asked whether the client is still there: if
- * not, the run is stopped (Stop in LibreChat); what it wrote so far is
- * still captured, and res->cancelled says so.
+ * runs, hooks->gone is asked whether the client is still there: if not,
+ * the run is stopped (Stop in LibreChat); what it wrote so far is still
+ * captured, and res->cancelled says so.
  */
 int sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
-    const struct abort_check *gone, struct exec_result *res, char *why, size_t whylen);
+    const struct exec_hooks *hooks, struct exec_result *res, char *why, size_t whylen);
 void exec_result_free(struct exec_result *res);
 
 /* Admin view of a session; the strings are borrowed for the callback. */

@@ -117,8 +117,9 @@ void evict_idle(struct sessions *sm, long long cutoff_ms);
 /* runner_client.c */
 enum runner_rc runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms, const struct abort_check *ab, char *detail, size_t detlen);
+/* The RUN of req's code file; tool_env set: under the tool preamble (sessions.h). */
 struct proto_msg *build_run(const struct cfg *c, const struct exec_req *req,
-    const char *file);
+    const char *file, const char *tool_env);
 struct proto_msg *build_put(const struct exec_req *req, const char *file);
 /* The run's time limit: the request's timeout up to CI_MAX_RUN_TIMEOUT_SECONDS. */
 long long run_timeout_ms(const struct cfg *c, const struct exec_req *req);

@@ -97,6 +97,8 @@ static const struct cfg_var cfg_vars[] = {
 	  "warm sandbox containers kept ready for new sessions (0: none); each serves one session only" },
 	{ "CI_MAX_LIVE_CONTAINERS", T_INT, OFF(max_live), "64", 1, 100000, NULL, 0,
 	  "most sandbox containers at once, pooled ones included; at the cap the least recently used idle session loses its container (503 if all are busy)" },
+	{ "CI_PTC_CONTINUATION_SECONDS", T_INT, OFF(ptc_wait_s), "300", 1, 86400, NULL, 0,
+	  "programmatic tool calling: how long a program waits, alive, for the client's tool results before it is stopped; its continuation token expires with it" },
 	{ "CI_CONTAINER_IDLE_MINUTES", T_DOUBLE, OFF(container_idle_min), "15", 0, 525600, NULL, 0,
 	  "a session unused this long loses its container, not its files (0: never); the next call re-creates it" },
 	{ "CI_SESSION_TTL_MINUTES", T_DOUBLE, OFF(session_ttl_min), "60", 0.01, 525600, NULL, 0,

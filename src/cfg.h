@@ -51,6 +51,7 @@ struct cfg {
 	int close_on_shutdown;
 	int pool_size;			/* CI_POOL_SIZE */
 	int max_live;			/* CI_MAX_LIVE_CONTAINERS */
+	int ptc_wait_s;			/* CI_PTC_CONTINUATION_SECONDS */
 	double container_idle_min;	/* CI_CONTAINER_IDLE_MINUTES; 0: never */
 	int metrics_auth;		/* CI_METRICS_AUTH */
 	int sweep_on_startup;

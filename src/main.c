@@ -21,6 +21,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
+#include "ptc.h"
 #include "routes.h"
 #include "../sessions/sessions.h"
 #include "../storage/blobs.h"
@@ -153,7 +154,7 @@ static int
 serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struct db *db,
     struct blobs *blobs)
 {
-	struct app app = { cfg, NULL, db, blobs, NULL };
+	struct app app = { cfg, NULL, db, blobs, NULL, NULL };
 	struct http_server *srv;
 	sigset_t set;
 	char err[256];
@@ -165,6 +166,11 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 		metrics_free(app.metrics);
 		return -1;
 	}
+	if (!(app.ptc = ptc_new(cfg, app.sessions))) {
+		sessions_free(app.sessions);
+		metrics_free(app.metrics);
+		return -1;
+	}
 	/* Signals go to this thread only: every thread started from here blocks them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -172,6 +178,7 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (!(srv = http_start(cfg, jwt, routes, nroutes, route_filter, &app, err, sizeof(err)))) {
 		log_error("%s", err);
+		ptc_free(app.ptc);
 		sessions_free(app.sessions);
 		metrics_free(app.metrics);
 		return -1;
@@ -192,6 +199,8 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 	/* In-flight runs finish, bounded by the run timeout and some grace. */
 	http_drain(srv, (long)cfg->max_run_timeout_s * 1000 + 20000);
 	http_stop(srv);
+	/* Programs waiting for tool results are stopped; their workers end. */
+	ptc_free(app.ptc);
 	sessions_stop_sweeper(app.sessions);
 	sessions_stop_pool(app.sessions);
 	if (cfg->close_on_shutdown) {

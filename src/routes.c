@@ -172,7 +172,7 @@ add_delivery(struct json_object *o, const struct exec_result *r)
 	json_object_object_add(o, "artifact_delivery", a);
 }
 
-static struct json_object *
+struct json_object *
 exec_reply(const struct exec_result *r, int stateful)
 {
 	struct json_object *o = json_object_new_object();
@@ -328,8 +328,8 @@ handle_exec(struct http_req *req, void *appv)
 	}
 	request_caller(req, er->user_id, &who);
 	started = clock_mono_ms();
-	rc = sessions_exec(app->sessions, &who, er, &(struct abort_check){ client_gone, req },
-	    &res, err, sizeof(err));
+	rc = sessions_exec(app->sessions, &who, er, &(struct exec_hooks){
+	    &(struct abort_check){ client_gone, req }, NULL }, &res, err, sizeof(err));
 	/* A refused input is the model's mistake, not a run. */
 	if (rc != SESS_EINPUT)
 		metrics_exec(app->metrics, er->lang, exec_outcome(rc, &res),
@@ -516,6 +516,8 @@ const struct http_route routes[] = {
 	ROUTE("DELETE", "/librechat/files/{}", handle_delete_by_id, .auth = HTTP_AUTH),
 	ROUTE("GET", "/librechat/sessions", handle_list_sessions, .auth = HTTP_AUTH),
 	ROUTE("DELETE", "/librechat/sessions/{}", handle_delete_session, .auth = HTTP_AUTH),
+	ROUTE("POST", "/exec/programmatic", handle_programmatic, .auth = HTTP_AUTH),
+	ROUTE("POST", "/exec/programmatic/cancel", handle_programmatic_cancel, .auth = HTTP_AUTH),
 	ROUTE("POST", "/workspace-tools/execute", handle_workspace_tools, .auth = HTTP_AUTH),
 	ROUTE("GET", "/metrics", handle_metrics, .auth = HTTP_AUTH_METRICS),
 	ROUTE("GET", "/health", handle_health, .auth = HTTP_PUBLIC),

@@ -19,6 +19,7 @@ struct app {
 	struct db *db;		/* file metadata, for the file routes */
 	struct blobs *blobs;	/* file contents */
 	struct metrics *metrics;
+	struct ptc *ptc;	/* programmatic tool calling runs */
 };
 
 extern const struct http_route routes[];
@@ -31,6 +32,9 @@ int route_filter(struct http_req *req, void *app);
 extern const size_t nroutes;
 
 /* routes.c */
+/* The JSON reply of a finished run: /exec's, and a completed PTC run's. */
+struct exec_result;
+struct json_object *exec_reply(const struct exec_result *r, int stateful);
 struct json_object *iso_time(long long ms);
 /* The user a request acts for: JWT sub, User-Id, then body_user, then "local". */
 const char *request_user(const struct http_req *req, const char *body_user);
@@ -45,6 +49,10 @@ void request_caller(const struct http_req *req, const char *body_user, struct ca
 const char *request_identity(const struct http_req *req);
 /* The same as a struct caller (sessions.h), for caller_may_use. */
 void request_reader(const struct http_req *req, struct caller *who);
+
+/* routes_ptc.c: programmatic tool calling */
+void handle_programmatic(struct http_req *req, void *app);
+void handle_programmatic_cancel(struct http_req *req, void *app);
 
 /* routes_files.c: upload, download, listings */
 void handle_upload(struct http_req *req, void *app);

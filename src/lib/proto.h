@@ -34,6 +34,14 @@
 #define PROTO_GET   'G'
 /* Sent only while a RUN is in progress, on its channel: stop it now. */
 #define PROTO_CANCEL 'C'
+/*
+ * A RUN with tools=1 gives the program fd 3, on which it writes a line of
+ * tool calls and reads back a line of results.  The runner then answers
+ * the RUN (or the last RESUME) early, pending=1 with the line in "calls",
+ * and waits, the run's clock stopped, for a RESUME carrying "results" (or
+ * a CANCEL).  The last answer is the usual one.
+ */
+#define PROTO_RESUME 'U'
 /* Replies */
 #define PROTO_OK    'O'
 #define PROTO_ERR   'E'

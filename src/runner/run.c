@@ -19,21 +19,39 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdio.h"
 #include "runner.h"
 
 /* After the main process is gone, how long stragglers may hold the pipes. */
 #define DRAIN_GRACE_MS 2000
+/* The longest line of tool calls a program may write. */
+#define TOOL_LINE_MAX (4u << 20)
+/* The program's end of the tool link. */
+#define TOOL_FD 3
 
 struct capture {
 	int fd;
 	char *data;
 	size_t len, cap, total;
+};
+
+/*
+ * The tool link of a RUN with tools=1: the runner's end of the program's
+ * fd 3, and the line of calls being read from it.
+ */
+struct tool_link {
+	int fd;
+	char *buf;
+	size_t len;
+	int broken;		/* an over-long line, or no memory: the run is stopped */
+	int eof;		/* the program closed its end */
 };
 
 extern char **environ;
@@ -116,7 +134,7 @@ kill_sandbox(pid_t watch, int *status, int *reaped)
 
 /* In the child: exec argv as the sandbox user in cwd, out and err as its stdout and stderr. */
 static void
-child_exec(char **argv, char **envp, const char *cwd, int out, int err)
+child_exec(char **argv, char **envp, const char *cwd, int out, int err, int tool)
 {
 	sigset_t none;
 	int fd;
@@ -129,9 +147,11 @@ child_exec(char **argv, char **envp, const char *cwd, int out, int err)
 		close(fd);
 	}
 	fd = open("/dev/null", O_RDONLY);
-	if (fd < 0 || dup2(fd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
+	    (tool >= 0 && tool != TOOL_FD && dup2(tool, TOOL_FD) < 0) ||
+	    (tool == TOOL_FD && fcntl(TOOL_FD, F_SETFD, 0) < 0))
 		_exit(127);
-	close_range(3, ~0U, 0);
+	close_range(tool >= 0 ? TOOL_FD + 1 : 3, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -232,13 +252,149 @@ cancel_arrived(const struct run_watch *w)
 	return 1;
 }
 
+/* Send m to the proxy on w's connection; 0, or -1. */
+static int
+send_to_proxy(const struct run_watch *w, const struct proto_msg *m)
+{
+	unsigned char *frame;
+	size_t len;
+	int rc;
+
+	if (proto_encode(m, 0, &frame, &len) < 0)
+		return -1;
+	rc = write_all(w->fd, frame, len);
+	free(frame);
+	return rc;
+}
+
+/* Read what the program wrote on its tool link; 0, or -1 once the link ended. */
+static int
+tool_read(struct tool_link *tl)
+{
+	ssize_t n;
+
+	if (tl->len == TOOL_LINE_MAX) {
+		tl->broken = 1;
+		return -1;
+	}
+	if (!tl->buf && !(tl->buf = malloc(TOOL_LINE_MAX))) {
+		tl->broken = 1;
+		return -1;
+	}
+	do
+		n = read(tl->fd, tl->buf + tl->len, TOOL_LINE_MAX - tl->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n <= 0) {
+		tl->eof = 1;	/* the program closed fd 3: no more calls */
+		return -1;
+	}
+	tl->len += (size_t)n;
+	return 0;
+}
+
+/* The length of the first complete line of calls in tl (its newline included), or 0. */
+static size_t
+tool_line(const struct tool_link *tl)
+{
+	const char *nl = tl->len ? memchr(tl->buf, '\n', tl->len) : NULL;
+
+	return nl ? (size_t)(nl - tl->buf) + 1 : 0;
+}
+
+/* Answer the RUN early: the program waits for the results of the calls in line. */
+static int
+tool_calls_out(const struct run_watch *w, const char *line, size_t n)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_OK);
+	int rc = -1;
+
+	if (m && proto_add_u64(m, "pending", 1) == 0 && proto_add(m, "calls", line, n) == 0)
+		rc = send_to_proxy(w, m);
+	proto_msg_free(m);
+	return rc;
+}
+
+/* Hand a RESUME's results to the program, as one line; 0, or -1. */
+static int
+tool_results_in(struct tool_link *tl, const struct proto_msg *resume)
+{
+	size_t len;
+	const char *r = proto_get(resume, "results", &len);
+
+	if (!r || memchr(r, '\n', len))
+		return -1;
+	return write_all(tl->fd, r, len) == 0 && write_all(tl->fd, "\n", 1) == 0 ? 0 : -1;
+}
+
+/*
+ * The program wrote a line of n bytes of calls: tell the proxy, then wait,
+ * draining the output pipes and reaping, for its RESUME (the results go to
+ * the program) or a CANCEL.  1 if the run is to stop: cancelled, or the
+ * proxy gone.
+ */
+static int
+tool_pause(struct tool_link *tl, size_t n, const struct run_watch *w, struct capture *c,
+    int sigfd, pid_t pid, int *status, int *reaped)
+{
+	struct signalfd_siginfo si;
+	struct proto_msg *m;
+	struct pollfd pf[4];
+	char b[65536];
+	ssize_t got;
+	int i, r, stop = -1;
+
+	if (tool_calls_out(w, tl->buf, n - 1) < 0)
+		return 1;
+	memmove(tl->buf, tl->buf + n, tl->len - n);
+	tl->len -= n;
+	while (stop < 0) {
+		for (i = 0; i < 2; i++) {
+			pf[i].fd = c[i].fd;
+			pf[i].events = POLLIN;
+		}
+		pf[2].fd = sigfd;
+		pf[2].events = POLLIN;
+		pf[3].fd = w->fd;
+		pf[3].events = POLLIN;
+		if (poll(pf, 4, -1) < 0 && errno != EINTR)
+			return 1;
+		for (i = 0; i < 2; i++)
+			if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
+				close(c[i].fd);
+				c[i].fd = -1;
+			}
+		if (pf[2].revents)
+			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				;
+		reap_children(pid, status, reaped);
+		if (!pf[3].revents)
+			continue;
+		do
+			got = read(w->fd, b, sizeof(b));
+		while (got < 0 && errno == EINTR);
+		if (got <= 0 || proto_decoder_feed(w->dec, b, (size_t)got) < 0)
+			return 1;
+		if ((r = proto_decoder_next(w->dec, &m)) < 0)
+			return 1;
+		if (r == 0)
+			continue;
+		stop = proto_msg_type(m) != PROTO_RESUME || tool_results_in(tl, m) < 0;
+		proto_msg_free(m);
+	}
+	return stop;
+}
+
 /* Wait for the run to end; returns the wait status, sets *timed_out or *cancelled. */
 static int
 supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const struct run_watch *w,
-    int *timed_out, int *cancelled)
+    struct tool_link *tl, int *timed_out, int *cancelled)
 {
 	struct signalfd_siginfo si;
-	struct pollfd pf[4];
+	struct pollfd pf[5];
+	long long paused;
+	size_t line;
 	long long now, grace = 0;
 	int status = 0, reaped = 0, swept = 0, stopped = 0, wait_ms, i;
 
@@ -282,10 +438,21 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const str
 		pf[2].events = POLLIN;
 		pf[3].fd = w && !*cancelled ? w->fd : -1;
 		pf[3].events = POLLIN;
-		if (poll(pf, 4, wait_ms > 0 ? wait_ms : 0) < 0 && errno != EINTR)
+		pf[4].fd = tl && !tl->eof && !stopped ? tl->fd : -1;
+		pf[4].events = POLLIN;
+		if (poll(pf, 5, wait_ms > 0 ? wait_ms : 0) < 0 && errno != EINTR)
 			break;
 		if (pf[3].revents && cancel_arrived(w))
 			*cancelled = 1;
+		if (pf[4].revents && tool_read(tl) < 0 && tl->broken)
+			*cancelled = 1;
+		while (tl && w && !stopped && !*cancelled && (line = tool_line(tl))) {
+			/* The run's clock stops while the client runs the tools. */
+			paused = clock_mono_ms();
+			if (tool_pause(tl, line, w, c, sigfd, pid, &status, &reaped))
+				*cancelled = 1;
+			deadline += clock_mono_ms() - paused;
+		}
 		for (i = 0; i < 2; i++)
 			if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
 				close(c[i].fd);
@@ -309,6 +476,9 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 	char **argv = NULL, **envp = NULL;
 	const char *cwd = proto_get(req, "cwd", NULL);
 	uint64_t timeout_ms = 30000, max_output = 65536;
+	struct tool_link tl = { -1, NULL, 0, 0, 0 };
+	int tool_pair[2] = { -1, -1 };
+	uint64_t tools = 0;
 	long long start;
 	int status, timed_out = 0, cancelled = 0, i, rc = 0;
 	pid_t pid;
@@ -329,6 +499,12 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 		rc = rerr_set(e, "run: %s", strerror(errno));
 		goto out;
 	}
+	proto_get_u64(req, "tools", &tools);
+	if (tools && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tool_pair) < 0) {
+		rc = rerr_set(e, "run: tool link: %s", strerror(errno));
+		goto out;
+	}
+	tl.fd = tool_pair[0];
 	start = clock_mono_ms();
 	pid = fork();
 	if (pid < 0) {
@@ -336,11 +512,19 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(argv, envp, cwd ? cwd : RUNNER_WORKDIR, pipes[0][1], pipes[1][1]);
+		child_exec(argv, envp, cwd ? cwd : RUNNER_WORKDIR, pipes[0][1], pipes[1][1],
+		    tool_pair[1]);
 	close(pipes[0][1]);
 	close(pipes[1][1]);
 	pipes[0][1] = pipes[1][1] = -1;
-	status = supervise(pid, c, sigfd, start + (long long)timeout_ms, w, &timed_out, &cancelled);
+	if (tool_pair[1] >= 0)
+		close(tool_pair[1]);
+	tool_pair[1] = -1;
+	status = supervise(pid, c, sigfd, start + (long long)timeout_ms, w, tools ? &tl : NULL,
+	    &timed_out, &cancelled);
+	if (tl.broken && proto_add_str(rep, "tool_error", "the program's line of tool calls "
+	    "was over 4 MiB") < 0)
+		rc = rerr_set(e, "run: out of memory for the reply");
 
 	if ((proto_add_u64(rep, "exit_code", WIFEXITED(status) ? (uint64_t)WEXITSTATUS(status) :
 	    WIFSIGNALED(status) ? 128 + (uint64_t)WTERMSIG(status) : 255) |
@@ -361,6 +545,10 @@ out:
 			close(c[i].fd);
 		free(c[i].data);
 	}
+	for (i = 0; i < 2; i++)
+		if (tool_pair[i] >= 0)
+			close(tool_pair[i]);
+	free(tl.buf);
 	free(argv);
 	free(envp);
 	return rc;
