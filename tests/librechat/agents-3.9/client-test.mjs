@@ -349,4 +349,84 @@ try {
   check('Stop by abort signal', false, describeAxiosError(e));
 }
 
+// ------------------- g. programmatic tool calling, with the real tool objects
+// run_tools_with_code and run_tools_with_bash, invoked as ToolNode invokes
+// them: the ToolCall carries the toolMap and the tool definitions
+// (ToolNode.getProgrammaticTools), and the tools are LangChain tools the
+// client runs itself between the rounds.
+const { tool: lcTool } = await import('@langchain/core/tools');
+const { z } = await import('zod');
+const { createProgrammaticToolCallingTool, createBashProgrammaticToolCallingTool } = agents;
+const toolRuns = [];
+const getWeather = lcTool(async ({ city }) => {
+  toolRuns.push(city);
+  if (city === 'Atlantis') throw new Error('no such city: Atlantis');
+  return JSON.stringify({ city, temp: city.length * 3 });
+}, { name: 'get_weather', description: 'The weather of a city',
+  schema: z.object({ city: z.string() }) });
+const weatherDef = { name: 'get_weather', description: 'The weather of a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } };
+const ptcParams = { authHeaders, executionProfile: 'default' };
+const ptcTool = createProgrammaticToolCallingTool(ptcParams);
+const bashPtcTool = createBashProgrammaticToolCallingTool(ptcParams);
+
+/** One PTC call as ToolNode makes it; returns the ToolMessage text. */
+async function runPtc(t, code, { tools = [getWeather], defs = [weatherDef], signal } = {}) {
+  const msg = await t.invoke({
+    id: `call_ptc_${++seq}`, name: t.name, type: 'tool_call', args: { code },
+    toolMap: new Map(tools.map((x) => [x.name, x])), toolDefs: defs, programmaticToolName: t.name,
+  }, signal ? { signal } : undefined);
+  return contentOf(msg);
+}
+
+try {
+  let text = await runPtc(ptcTool, "r = await get_weather(city='Paris')\nprint(r['temp'])");
+  check('run_tools_with_code: one call, the program resumed with its result',
+    text.startsWith('stdout:\n15') && toolRuns.join() === 'Paris', { text, toolRuns });
+  toolRuns.length = 0;
+  text = await runPtc(ptcTool, [
+    'import asyncio',
+    "a, b = await asyncio.gather(get_weather(city='Oslo'), get_weather(city='Lima'))",
+    "print(a['temp'] + b['temp'])",
+  ].join('\n'));
+  check('run_tools_with_code: two parallel calls in one round', text.startsWith('stdout:\n24') &&
+    toolRuns.sort().join() === 'Lima,Oslo', { text, toolRuns });
+  text = await runPtc(ptcTool, [
+    'try:',
+    "    await get_weather(city='Atlantis')",
+    'except ToolError as e:',
+    "    print('tool failed:', e)",
+  ].join('\n'));
+  check('run_tools_with_code: a tool error reaches the code as ToolError',
+    text.startsWith('stdout:\ntool failed: no such city: Atlantis'), text);
+  const many = Array.from({ length: 150 }, (_, i) => lcTool(async () => `t${i}`,
+    { name: `tool_${i}`, description: 'n', schema: z.object({}) }));
+  text = await runPtc(ptcTool, 'print(await tool_149(), await tool_7())', { tools: many,
+    defs: many.map((x) => ({ name: x.name, description: 'n', parameters: { type: 'object', properties: {} } })) });
+  check('run_tools_with_code: 150 tools sent, any of them callable', text.startsWith('stdout:\nt149 t7'), text);
+  text = await runPtc(bashPtcTool, 'r=$(get_weather \'{"city":"Rome"}\')\necho "bash got $r"');
+  check('run_tools_with_bash: one call, compact JSON back to the script',
+    text.startsWith('stdout:\nbash got {"city":"Rome","temp":12}'), text);
+  text = await runPtc(ptcTool, "open('ptc_out.txt', 'w').write('from ptc')\nprint('wrote')");
+  check('run_tools_with_code without tools runs the code as a plain program', text.startsWith('stdout:\nwrote'), text);
+} catch (e) {
+  check('programmatic tool calling', false, String(e?.stack ?? e));
+}
+
+// Stop during a round: the client aborts and calls /exec/programmatic/cancel.
+try {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 1500);
+  let threw = false;
+  const t0 = Date.now();
+  try {
+    await runPtc(ptcTool, "import time\ntime.sleep(30)\nprint(await get_weather(city='x'))", { signal: ac.signal });
+  } catch {
+    threw = true;
+  }
+  check('PTC Stop: the aborted call ends at once', threw && Date.now() - t0 < 5000, Date.now() - t0);
+} catch (e) {
+  check('PTC Stop', false, String(e?.stack ?? e));
+}
+
 finish();
