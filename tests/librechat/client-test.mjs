@@ -491,4 +491,37 @@ if (KEY) {
   }
 }
 
+
+// ------------------- programmatic tool calling, with 3.2.21's tool objects
+// 3.2.21 sends only the tools whose names appear in the code.
+{
+  const { tool: lcTool } = await import('@langchain/core/tools');
+  const { z } = await import('zod');
+  const runs = [];
+  const getWeather = lcTool(async ({ city }) => {
+    runs.push(city);
+    if (city === 'Atlantis') throw new Error('no such city: Atlantis');
+    return JSON.stringify({ city, temp: city.length * 3 });
+  }, { name: 'get_weather', description: 'The weather of a city', schema: z.object({ city: z.string() }) });
+  const defs = [{ name: 'get_weather', description: 'The weather of a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+  const ptcTool = agents.createProgrammaticToolCallingTool({ authHeaders });
+  const bashPtc = agents.createBashProgrammaticToolCallingTool({ authHeaders });
+  const ptcRun = async (t, code) => contentOf(await t.invoke({
+    id: `call_${++callSeq}`, name: t.name, type: 'tool_call', args: { code },
+    toolMap: new Map([[getWeather.name, getWeather]]), toolDefs: defs }));
+  try {
+    let t = await ptcRun(ptcTool, "r = await get_weather(city='Paris')\nprint(r['temp'])");
+    check('3.2.21 run_tools_with_code: one call', t.startsWith('stdout:\n15') && runs.join() === 'Paris', { t, runs });
+    t = await ptcRun(ptcTool, "import asyncio\nrs = await asyncio.gather(get_weather(city='Oslo'), get_weather(city='Lima'))\nprint(sum(r['temp'] for r in rs))");
+    check('3.2.21 run_tools_with_code: two parallel calls', t.startsWith('stdout:\n24'), t);
+    t = await ptcRun(ptcTool, "try:\n    await get_weather(city='Atlantis')\nexcept ToolError as e:\n    print('failed:', e)");
+    check('3.2.21 run_tools_with_code: a tool error as ToolError', t.startsWith('stdout:\nfailed: no such city: Atlantis'), t);
+    t = await ptcRun(bashPtc, 'echo "bash $(get_weather \'{"city":"Rome"}\')"');
+    check('3.2.21 run_tools_with_bash: one call', t.startsWith('stdout:\nbash {"city":"Rome","temp":12}'), t);
+  } catch (e) {
+    check('3.2.21 programmatic tool calling', false, String(e?.stack ?? e));
+  }
+}
+
 finish();
