@@ -301,12 +301,44 @@ def proxy_exec(conn, session_id=None):
         raise BenchError("POST /exec: %d %s" % (resp.status, payload[:300]))
     reply = json.loads(payload)
     if reply.get("stdout") != EXPECTED_STDOUT or reply.get("code") != 0 \
-            or reply.get("status") != "ok":
+            or reply.get("status") is not None:
         raise BenchError("POST /exec gave a wrong result: %r" % reply)
     if session_id and reply.get("session_id") != session_id:
         raise BenchError("POST /exec answered for session %r, not %r"
                          % (reply.get("session_id"), session_id))
     return elapsed, reply
+
+
+def post_json(conn, path, body):
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(), headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+    except (OSError, http.client.HTTPException) as e:
+        conn.close()
+        raise BenchError("POST %s: %s" % (path, e))
+    if resp.status != 200:
+        raise BenchError("POST %s: %d %s" % (path, resp.status, payload[:300]))
+    return json.loads(payload)
+
+
+def ptc_round_trip(conn, session_id):
+    """One programmatic tool calling run with one tool call, in a warm session:
+    the initial request, the client's (instant) tool, the continuation."""
+    t0 = time.perf_counter()
+    r = post_json(conn, "/exec/programmatic", {
+        "code": "r = await get_one()\nprint(r)", "session_id": session_id,
+        "tools": [{"name": "get_one", "parameters": {"type": "object"}}]})
+    if r.get("status") != "tool_call_required":
+        raise BenchError("PTC: expected a tool call, got %r" % r)
+    r = post_json(conn, "/exec/programmatic", {
+        "continuation_token": r["continuation_token"],
+        "tool_results": [{"call_id": r["tool_calls"][0]["id"], "result": 1, "is_error": False}]})
+    elapsed = (time.perf_counter() - t0) * 1000.0
+    if r.get("status") != "completed" or r.get("stdout") != EXPECTED_STDOUT:
+        raise BenchError("PTC gave a wrong result: %r" % r)
+    return elapsed
 
 
 def raw_engine_exec(docker, container_id):
@@ -377,7 +409,7 @@ def run_rounds(port, docker, rounds, cold):
             proxy_exec(warm_conn, session_id)
             raw_engine_exec(docker, container_id)
 
-        samples = {"A": [], "B": [], "C": []}
+        samples = {"A": [], "B": [], "C": [], "D": []}
         daemon_ms = []
         cold_rounds = cold_schedule(rounds, cold)
         for i in range(rounds):
@@ -385,6 +417,7 @@ def run_rounds(port, docker, rounds, cold):
             samples["A"].append(ms)
             daemon_ms.append(reply.get("wall_time", 0))
             samples["B"].append(raw_engine_exec(docker, container_id))
+            samples["D"].append(ptc_round_trip(warm_conn, session_id))
             if i in cold_rounds:
                 samples["C"].append(cold_exec(cold_conn, session_id))
         while len(samples["C"]) < cold:
@@ -418,10 +451,11 @@ def print_report(samples, daemon_ms, memory):
         "A": "A warm proxy /exec",
         "B": "B raw engine exec",
         "C": "C cold proxy /exec",
+        "D": "D warm PTC, one call",
     }
     print()
     print("%-22s %4s %9s %9s %9s %9s" % ("case (ms)", "n", "median", "p90", "min", "max"))
-    for key in ("A", "B", "C"):
+    for key in ("A", "B", "C", "D"):
         v = samples[key]
         if not v:
             print("%-22s %4d %9s %9s %9s %9s" % (names[key], 0, "-", "-", "-", "-"))
@@ -436,6 +470,10 @@ def print_report(samples, daemon_ms, memory):
     print("median(A)/median(B) = %.2f" % ratio)
     print("warm /exec vs raw engine exec: %.2fx (goal <= %.2fx)%s"
           % (ratio, GOAL_RATIO, "" if ratio <= GOAL_RATIO else "  -- goal missed"))
+    if samples["D"]:
+        print("median(D)/median(A) = %.2f: a PTC run with one tool round trip against a "
+              "plain warm /exec (replaying the program instead would run it twice)"
+              % (statistics.median(samples["D"]) / statistics.median(samples["A"])))
     print("daemon RSS: %d kB (peak %d kB)" % (memory.get("VmRSS", -1), memory.get("VmHWM", -1)))
 
 
