@@ -205,3 +205,28 @@ def test_stop_during_a_request_cancels_the_run(make_daemon):
     assert d.exec("print('free')", session=sid)["stdout"] == "free\n"
     assert time.monotonic() - t0 < 20, "the run was not stopped when its client went away"
     assert "the client went away" in d.logtext()
+
+
+def test_the_run_timeout_counts_only_while_the_program_runs(make_daemon):
+    """1 s of work, a 3 s wait for the tool, 1 s of work, under a 3 s timeout."""
+    d = make_daemon(CI_MAX_RUN_TIMEOUT_SECONDS=3)
+    code = ("import time\ntime.sleep(1)\nr = await get_weather(city='x')\n"
+            "time.sleep(1)\nprint('done', r['city'])")
+    def slow(name, args):
+        time.sleep(3)
+        return weather(name, args)
+    out, rounds, _ = run_loop(d, {"code": code, "tools": WEATHER}, slow)
+    assert out["status"] == "completed" and out["stdout"] == "done x\n", out
+
+
+def test_at_most_twenty_rounds(daemon):
+    code = "for i in range(25):\n    await get_weather(city=str(i))\nprint('all')"
+    r = ptc(daemon, {"code": code, "tools": WEATHER})
+    for n in range(1, 25):
+        j = r.json()
+        if j["status"] != "tool_call_required":
+            break
+        r = ptc(daemon, {"continuation_token": j["continuation_token"], "tool_results": [
+            {"call_id": j["tool_calls"][0]["id"], "result": {"city": "c"}, "is_error": False}]})
+    j = r.json()
+    assert n - 1 == 20 and j["status"] == "error" and j["error"] == "more than 20 rounds of tool calls", (n, j)
