@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "exec_req.h"
+#include "ptc.h"
 #include "suites.h"
 
 static struct exec_req *
@@ -55,6 +56,27 @@ START_TEST(timeout_is_milliseconds_floored_at_a_second)
 	ck_assert_int_eq(r->timeout_ms, 0);
 	exec_req_free(r);
 	refused("{\"lang\":\"py\",\"code\":\"x\",\"timeout\":\"soon\"}", "timeout must be");
+}
+END_TEST
+
+START_TEST(ptc_tool_names_follow_the_contracts_rules)
+{
+	static const char *const cases[][3] = {
+		/* lang, name, as the program calls it */
+		{ "py", "get-weather now", "get_weather_now" }, { "py", "class", "class_tool" },
+		{ "py", "1st", "_1st" }, { "py", "a.b!c", "abc" }, { "py", "await", "await_tool" },
+		{ "bash", "mcp.server tool", "mcp_server_tool" }, { "bash", "done", "done_tool" },
+		{ "bash", "9lives", "_9lives" }, { "bash", "a.b!c", "a_bc" }, { "py", "x_y", "x_y" },
+	};
+	char out[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(ptc_tool_name(cases[i][0], cases[i][1], out, sizeof(out)), 0);
+		ck_assert_msg(strcmp(out, cases[i][2]) == 0, "%s %s: %s", cases[i][0], cases[i][1], out);
+	}
+	ck_assert_int_eq(ptc_tool_name("py", "!!!", out, sizeof(out)), -1);
+	ck_assert_int_eq(ptc_tool_name("py", "", out, sizeof(out)), -1);
 }
 END_TEST
 
@@ -203,6 +225,7 @@ suite_exec_req(void)
 	TCase *tc = tcase_create("parse");
 
 	tcase_add_test(tc, minimal_and_full);
+	tcase_add_test(tc, ptc_tool_names_follow_the_contracts_rules);
 	tcase_add_test(tc, an_unknown_language_parses_for_the_model_to_be_told);
 	tcase_add_test(tc, timeout_is_milliseconds_floored_at_a_second);
 	tcase_add_test(tc, aliases);
