@@ -230,3 +230,18 @@ def test_at_most_twenty_rounds(daemon):
             {"call_id": j["tool_calls"][0]["id"], "result": {"city": "c"}, "is_error": False}]})
     j = r.json()
     assert n - 1 == 20 and j["status"] == "error" and j["error"] == "more than 20 rounds of tool calls", (n, j)
+
+
+def test_cancel_of_another_callers_run_is_403(make_daemon):
+    d = make_daemon(CI_AUTH="none")
+    rid = str(uuid.uuid4())
+    j = d.request("POST", "/exec/programmatic", {"code": "await get_weather(city='a')",
+                  "tools": WEATHER}, key=None,
+                  headers={"User-Id": "alice", "X-LibreChat-Code-Request-ID": rid}).json()
+    assert j["status"] == "tool_call_required"
+    r = d.request("POST", "/exec/programmatic/cancel", {"request_id": rid}, key=None,
+                  headers={"User-Id": "bob"})
+    assert r.status == 403, r.raw
+    r = d.request("POST", "/exec/programmatic/cancel", {"request_id": rid}, key=None,
+                  headers={"User-Id": "alice"})
+    assert r.status == 202, r.raw
