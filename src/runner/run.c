@@ -252,6 +252,28 @@ cancel_arrived(const struct run_watch *w)
 	return 1;
 }
 
+/*
+ * After a poll of pf (the two output pipes, then the signalfd): keep what
+ * the pipes hold (closing those at EOF), empty the signalfd, and reap.
+ */
+static void
+drain_and_reap(struct capture *c, const struct pollfd *pf, int sigfd, pid_t pid, int *status,
+    int *reaped)
+{
+	struct signalfd_siginfo si;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
+			close(c[i].fd);
+			c[i].fd = -1;
+		}
+	if (pf[2].revents)
+		while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+			;
+	reap_children(pid, status, reaped);
+}
+
 /* Send m to the proxy on w's connection; 0, or -1. */
 static int
 send_to_proxy(const struct run_watch *w, const struct proto_msg *m)
@@ -338,7 +360,6 @@ static int
 tool_pause(struct tool_link *tl, size_t n, const struct run_watch *w, struct capture *c,
     int sigfd, pid_t pid, int *status, int *reaped)
 {
-	struct signalfd_siginfo si;
 	struct proto_msg *m;
 	struct pollfd pf[4];
 	char b[65536];
@@ -360,15 +381,7 @@ tool_pause(struct tool_link *tl, size_t n, const struct run_watch *w, struct cap
 		pf[3].events = POLLIN;
 		if (poll(pf, 4, -1) < 0 && errno != EINTR)
 			return 1;
-		for (i = 0; i < 2; i++)
-			if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
-				close(c[i].fd);
-				c[i].fd = -1;
-			}
-		if (pf[2].revents)
-			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
-				;
-		reap_children(pid, status, reaped);
+		drain_and_reap(c, pf, sigfd, pid, status, reaped);
 		if (!pf[3].revents)
 			continue;
 		do
@@ -391,7 +404,6 @@ static int
 supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const struct run_watch *w,
     struct tool_link *tl, int *timed_out, int *cancelled)
 {
-	struct signalfd_siginfo si;
 	struct pollfd pf[5];
 	long long paused;
 	size_t line;
@@ -453,15 +465,7 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const str
 				*cancelled = 1;
 			deadline += clock_mono_ms() - paused;
 		}
-		for (i = 0; i < 2; i++)
-			if (c[i].fd >= 0 && pf[i].revents && !capture_read(&c[i])) {
-				close(c[i].fd);
-				c[i].fd = -1;
-			}
-		if (pf[2].revents)
-			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
-				;
-		reap_children(pid, &status, &reaped);
+		drain_and_reap(c, pf, sigfd, pid, &status, &reaped);
 	}
 	return status;
 }
