@@ -437,6 +437,7 @@ await_publication(struct ptc_run *r, unsigned gen, const struct abort_check *gon
 	}
 	memset(out, 0, sizeof(*out));
 	out->state = r->state;
+	out->lang = r->req->lang;
 	memcpy(out->session_id, r->res.session_id, sizeof(out->session_id));
 	if (r->state == PTC_TOOL_CALLS) {
 		memcpy(out->token, r->token, sizeof(out->token));

@@ -31,6 +31,7 @@ enum ptc_state { PTC_TOOL_CALLS = 1, PTC_DONE };
 /* Where a request left its run, for the route to answer. */
 struct ptc_reply {
 	enum ptc_state state;
+	const struct lang *lang;	/* the run's: py or bash */
 	char session_id[ID_LEN + 1];
 	/* PTC_TOOL_CALLS */
 	char token[PTC_TOKEN_LEN + 1];

@@ -225,7 +225,7 @@ sess_http_status(int rc)
 	}
 }
 
-static enum metrics_outcome
+enum metrics_outcome
 exec_outcome(int rc, const struct exec_result *r)
 {
 	if (rc != SESS_OK)

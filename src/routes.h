@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "http.h"
+#include "metrics.h"
 
 struct blobs;
 struct cfg;
@@ -35,6 +36,8 @@ extern const size_t nroutes;
 /* The JSON reply of a finished run: /exec's, and a completed PTC run's. */
 struct exec_result;
 struct json_object *exec_reply(const struct exec_result *r, int stateful);
+/* How a finished run counts in cip_execs_total. */
+enum metrics_outcome exec_outcome(int rc, const struct exec_result *r);
 struct json_object *iso_time(long long ms);
 /* The user a request acts for: JWT sub, User-Id, then body_user, then "local". */
 const char *request_user(const struct http_req *req, const char *body_user);

@@ -15,6 +15,7 @@
 #include "exec_req.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "ptc.h"
 #include "routes.h"
 
@@ -123,9 +124,9 @@ failure_of(const struct ptc_reply *r, char *buf, size_t cap)
 	return NULL;
 }
 
-/* The answer to a request of the loop, from where it left the run. */
+/* The answer to a request of the loop, from where it left the run (counted once it ended). */
 static void
-reply_state(struct http_req *req, struct ptc_reply *r)
+reply_state(struct http_req *req, struct app *app, struct ptc_reply *r)
 {
 	struct json_object *o;
 	const char *failed;
@@ -140,6 +141,9 @@ reply_state(struct http_req *req, struct ptc_reply *r)
 		http_reply_json(req, 200, o);
 		return;
 	}
+	if (r->rc != SESS_EINPUT)
+		metrics_exec(app->metrics, r->lang, exec_outcome(r->rc, &r->res),
+		    (double)r->res.wall_ms / 1000);
 	if (r->rc == SESS_EINPUT) {
 		o = json_object_new_object();
 		json_object_object_add(o, "status", json_object_new_string("error"));
@@ -211,7 +215,7 @@ handle_programmatic(struct http_req *req, void *appv)
 		else if (rc < 0)
 			http_reply_error(req, 400, err, NULL);
 		else {
-			reply_state(req, &r);
+			reply_state(req, app, &r);
 			ptc_reply_free(&r);
 		}
 		goto out;
@@ -230,7 +234,7 @@ handle_programmatic(struct http_req *req, void *appv)
 		http_reply_error(req, 400, err, NULL);
 		goto out;
 	}
-	reply_state(req, &r);
+	reply_state(req, app, &r);
 	ptc_reply_free(&r);
 out:
 	json_object_put(o);

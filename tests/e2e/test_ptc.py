@@ -3,6 +3,7 @@ drives it: POST /exec/programmatic, tool_call_required -> continuation ->
 completed or error, and cancel.  The client's loop is written out here; the
 real 3.9.2 client runs it in tests/librechat/agents-3.9."""
 import json
+import re
 import socket
 import time
 import uuid
@@ -45,13 +46,21 @@ def weather(name, args):
     return {"city": args.get("city"), "temp": 18}, None
 
 
+def py_ok_runs(d):
+    m = re.search(r'cip_execs_total\{lang="py",outcome="ok"\} (\d+)',
+                  d.request("GET", "/metrics").raw.decode())
+    return int(m.group(1)) if m else 0
+
+
 def test_one_call_in_python(daemon):
+    before = py_ok_runs(daemon)
     out, rounds, calls = run_loop(daemon, {"code": "r = await get_weather(city='SF')\n"
                                            "print(r['temp'], r['city'])", "tools": WEATHER,
                                            "timeout": 15000}, weather)
     assert out["status"] == "completed" and out["stdout"] == "18 SF\n", out
     assert rounds == 1 and calls == [{"id": "call_001", "name": "get_weather",
                                       "input": {"city": "SF"}}]
+    assert py_ok_runs(daemon) == before + 1     # a PTC run counts as a run
 
 
 def test_parallel_calls_come_in_one_round(daemon):
