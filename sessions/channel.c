@@ -105,6 +105,8 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 			goto broken;
 		}
 		wait = (int)(deadline - clock_mono_ms());
+		if (wait < 0)
+			wait = 0;
 		if (ab && !cancelled && wait > CHANNEL_ABORT_POLL_MS)
 			wait = CHANNEL_ABORT_POLL_MS;
 		n = ch->ops->recv(ch->st, b, sizeof(b), wait);

@@ -40,14 +40,24 @@ struct exec_call {
 	const struct tool_hooks *tools;
 };
 
+/* s's program waits for its client (1) or runs again (0). */
+static void
+mark_waiting(struct sessions *sm, struct session *s, int waiting)
+{
+	pthread_mutex_lock(&sm->mu);
+	s->in_ptc = waiting;
+	pthread_mutex_unlock(&sm->mu);
+}
+
 /*
  * The RUN, and for a program that calls tools each round of calls it
  * waits on: answered by the hooks, sent back in a RESUME (or a CANCEL when
  * they say stop), until the runner gives the run's final reply.
  */
 static enum runner_rc
-run_program(struct session *s, const struct exec_call *x, const struct proto_msg *run,
-    int timeout_ms, struct proto_msg **rep, char *detail, size_t detlen)
+run_program(struct sessions *sm, struct session *s, const struct exec_call *x,
+    const struct proto_msg *run, int timeout_ms, struct proto_msg **rep, char *detail,
+    size_t detlen)
 {
 	struct proto_msg *next;
 	const char *calls;
@@ -59,20 +69,24 @@ run_program(struct session *s, const struct exec_call *x, const struct proto_msg
 	rr = runner_call(s, run, rep, timeout_ms, x->gone, detail, detlen);
 	while (rr == RUNNER_OK && x->tools && proto_get_u64(*rep, "pending", &pending) == 0 &&
 	    pending && (calls = proto_get(*rep, "calls", &len))) {
+		mark_waiting(sm, s, 1);
 		results = x->tools->answer(x->tools->ctx, calls, len, &rlen);
+		mark_waiting(sm, s, 0);
 		next = proto_msg_new(results ? PROTO_RESUME : PROTO_CANCEL);
 		if (next && results && proto_add(next, "results", results, rlen) < 0) {
 			proto_msg_free(next);
 			next = NULL;
 		}
-		free(results);
 		proto_msg_free(*rep);
 		*rep = NULL;
 		if (!next) {
+			free(results);
 			snprintf(detail, detlen, "out of memory for tool results");
 			return RUNNER_EFAILED;
 		}
-		rr = runner_call(s, next, rep, timeout_ms, x->gone, detail, detlen);
+		/* A CANCEL is not itself watched: one is enough. */
+		rr = runner_call(s, next, rep, timeout_ms, results ? x->gone : NULL, detail, detlen);
+		free(results);
 		proto_msg_free(next);
 	}
 	return rr;
@@ -115,7 +129,7 @@ run_in_session(struct sessions *sm, struct session *s, const struct exec_call *x
 		*lost = rr == RUNNER_ELOST;	/* before the run: safe to retry */
 		goto sandbox_failed;
 	}
-	rr = run_program(s, x, run, (int)run_timeout_ms(c, req) + RUN_GRACE_MS, &rep, detail,
+	rr = run_program(sm, s, x, run, (int)run_timeout_ms(c, req) + RUN_GRACE_MS, &rep, detail,
 	    sizeof(detail));
 	if (rr != RUNNER_OK)
 		goto sandbox_failed;
@@ -151,6 +165,27 @@ out:
 	return rc;
 }
 
+/*
+ * Take s's lock for an exec.  One that finds a program of the session
+ * waiting for its client's tool results does not wait (that may be minutes,
+ * and the client may be waiting for this very exec): -1.  Else 0.
+ */
+static int
+lock_session(struct sessions *sm, struct session *s)
+{
+	int busy;
+
+	if (pthread_mutex_trylock(&s->lock) == 0)
+		return 0;
+	pthread_mutex_lock(&sm->mu);
+	busy = s->in_ptc;
+	pthread_mutex_unlock(&sm->mu);
+	if (busy)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	return 0;
+}
+
 /* Run req in user's session; SESS_OK even if the program failed, else an error and why. */
 int
 sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_req *req,
@@ -178,7 +213,12 @@ sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_r
 			snprintf(why, whylen, "out of memory");
 			return SESS_EINTERNAL;
 		}
-		pthread_mutex_lock(&s->lock);
+		if (lock_session(sm, s) < 0) {
+			session_release(sm, s);
+			snprintf(why, whylen, "the session is running a programmatic tool call; "
+			    "try again once it ends");
+			return SESS_EBUSY;
+		}
 		/* Ended (deleted, expired) while we waited: resolve again. */
 		if (!s->gone)
 			break;

@@ -57,6 +57,7 @@ struct session {
 	struct session *next;
 	int refs;	/* the table's (while listed) and each request's; under sm->mu */
 	int gone;	/* ended: out of the table; written holding both locks */
+	int in_ptc;	/* its program waits for the client's tool results; under sm->mu */
 };
 
 struct sessions {

@@ -643,11 +643,12 @@ ptc_cancel(struct ptc *p, const struct caller *who, const char *request_id)
 	size_t i;
 
 	pthread_mutex_lock(&p->mu);
-	for (r = p->runs; r && rc == -ENOENT; r = r->next) {
+	for (r = p->runs; r && (rc == -ENOENT || rc == -EACCES); r = r->next) {
 		pthread_mutex_lock(&r->mu);
-		for (i = 0; i < r->nids && rc == -ENOENT; i++) {
+		for (i = 0; i < r->nids && (rc == -ENOENT || rc == -EACCES); i++) {
 			if (strcmp(r->ids[i], request_id) != 0)
 				continue;
+			/* Another caller's run with the same id: look on, refuse if nothing else matches. */
 			if (!caller_may_use(who, r->who.user ? r->who.user : SESSIONS_ANONYMOUS))
 				rc = -EACCES;
 			else if (r->state == PTC_DONE)

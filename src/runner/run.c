@@ -231,6 +231,18 @@ captures_open(struct capture *c, size_t cap, int pipes[2][2])
 	return 0;
 }
 
+/* 1 if a whole message already waits in w's decoder: during a run, a CANCEL. */
+static int
+cancel_buffered(const struct run_watch *w)
+{
+	struct proto_msg *m;
+
+	if (proto_decoder_next(w->dec, &m) != 1)
+		return 0;
+	proto_msg_free(m);
+	return 1;
+}
+
 /* 1 if the proxy cancelled the run: a CANCEL (any message, in fact) or the end of its connection. */
 static int
 cancel_arrived(const struct run_watch *w)
@@ -338,6 +350,33 @@ tool_calls_out(const struct run_watch *w, const char *line, size_t n)
 	return rc;
 }
 
+/* How long the program may take to read its results before the run is stopped. */
+#define TOOL_READ_WAIT_MS 10000
+
+/* Write all of p to the program's non-blocking tool link, waiting for it to read; 0, or -1. */
+static int
+tool_write(struct tool_link *tl, const char *p, size_t len)
+{
+	struct pollfd pf = { tl->fd, POLLOUT, 0 };
+	ssize_t n;
+
+	while (len) {
+		n = write(tl->fd, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* Nobody reads (the caller died, a straggler holds fd 3): do not wait forever. */
+		if (n < 0 && errno == EAGAIN && poll(&pf, 1, TOOL_READ_WAIT_MS) > 0)
+			continue;
+		return -1;
+	}
+	return 0;
+}
+
 /* Hand a RESUME's results to the program, as one line; 0, or -1. */
 static int
 tool_results_in(struct tool_link *tl, const struct proto_msg *resume)
@@ -347,7 +386,7 @@ tool_results_in(struct tool_link *tl, const struct proto_msg *resume)
 
 	if (!r || memchr(r, '\n', len))
 		return -1;
-	return write_all(tl->fd, r, len) == 0 && write_all(tl->fd, "\n", 1) == 0 ? 0 : -1;
+	return tool_write(tl, r, len) == 0 && tool_write(tl, "\n", 1) == 0 ? 0 : -1;
 }
 
 /*
@@ -371,6 +410,14 @@ tool_pause(struct tool_link *tl, size_t n, const struct run_watch *w, struct cap
 	memmove(tl->buf, tl->buf + n, tl->len - n);
 	tl->len -= n;
 	while (stop < 0) {
+		/* A message already read (with an earlier one) is taken before waiting for more. */
+		if ((r = proto_decoder_next(w->dec, &m)) < 0)
+			return 1;
+		if (r == 1) {
+			stop = proto_msg_type(m) != PROTO_RESUME || tool_results_in(tl, m) < 0;
+			proto_msg_free(m);
+			continue;
+		}
 		for (i = 0; i < 2; i++) {
 			pf[i].fd = c[i].fd;
 			pf[i].events = POLLIN;
@@ -389,12 +436,6 @@ tool_pause(struct tool_link *tl, size_t n, const struct run_watch *w, struct cap
 		while (got < 0 && errno == EINTR);
 		if (got <= 0 || proto_decoder_feed(w->dec, b, (size_t)got) < 0)
 			return 1;
-		if ((r = proto_decoder_next(w->dec, &m)) < 0)
-			return 1;
-		if (r == 0)
-			continue;
-		stop = proto_msg_type(m) != PROTO_RESUME || tool_results_in(tl, m) < 0;
-		proto_msg_free(m);
 	}
 	return stop;
 }
@@ -450,7 +491,8 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const str
 		pf[2].events = POLLIN;
 		pf[3].fd = w && !*cancelled ? w->fd : -1;
 		pf[3].events = POLLIN;
-		pf[4].fd = tl && !tl->eof && !stopped ? tl->fd : -1;
+		/* After the sweep no call goes out: its program is gone. */
+		pf[4].fd = tl && !tl->eof && !swept ? tl->fd : -1;
 		pf[4].events = POLLIN;
 		if (poll(pf, 5, wait_ms > 0 ? wait_ms : 0) < 0 && errno != EINTR)
 			break;
@@ -458,12 +500,14 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const str
 			*cancelled = 1;
 		if (pf[4].revents && tool_read(tl) < 0 && tl->broken)
 			*cancelled = 1;
-		while (tl && w && !stopped && !*cancelled && (line = tool_line(tl))) {
+		while (tl && w && !swept && !*cancelled && (line = tool_line(tl))) {
 			/* The run's clock stops while the client runs the tools. */
 			paused = clock_mono_ms();
 			if (tool_pause(tl, line, w, c, sigfd, pid, &status, &reaped))
 				*cancelled = 1;
 			deadline += clock_mono_ms() - paused;
+			if (!*cancelled && cancel_buffered(w))
+				*cancelled = 1;
 		}
 		drain_and_reap(c, pf, sigfd, pid, &status, &reaped);
 	}
@@ -509,6 +553,8 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 		goto out;
 	}
 	tl.fd = tool_pair[0];
+	if (tl.fd >= 0)
+		fcntl(tl.fd, F_SETFL, O_NONBLOCK);
 	start = clock_mono_ms();
 	pid = fork();
 	if (pid < 0) {

@@ -108,6 +108,11 @@ serve_client(struct server *sv, struct client *c)
 	if (n <= 0 || proto_decoder_feed(c->dec, b, (size_t)n) < 0)
 		return -1;
 	while ((r = proto_decoder_next(c->dec, &req)) == 1) {
+		/* A CANCEL outside a RUN came late (the run had ended): it gets no reply. */
+		if (proto_msg_type(req) == PROTO_CANCEL) {
+			proto_msg_free(req);
+			continue;
+		}
 		rep = dispatch(sv, c, req);
 		proto_msg_free(req);
 		if (!rep || send_msg(c->fd, rep) < 0) {

@@ -254,3 +254,26 @@ def test_cancel_of_another_callers_run_is_403(make_daemon):
     r = d.request("POST", "/exec/programmatic/cancel", {"request_id": rid}, key=None,
                   headers={"User-Id": "alice"})
     assert r.status == 202, r.raw
+
+
+def test_bash_tools_may_share_a_name_with_a_command(daemon):
+    tools = [{"name": "printf"}, {"name": "cat"}, {"name": "flock"}]
+    out, rounds, calls = run_loop(daemon, {"lang": "bash", "tools": tools, "code":
+                                           'r=$(printf \'{}\'); s=$(cat \'{}\'); echo "$r $s"'},
+                                  lambda n, a: (n, None))
+    assert out["status"] == "completed" and out["stdout"] == '"printf" "cat"\n', out
+    assert rounds == 2
+
+
+def test_an_exec_behind_a_waiting_program_does_not_wait_for_it(daemon):
+    sid = daemon.exec("print(0)")["session_id"]
+    j = ptc(daemon, {"code": "await get_weather(city='a')", "tools": WEATHER,
+                     "session_id": sid}).json()
+    assert j["status"] == "tool_call_required" and j["session_id"] == sid
+    r = daemon.request("POST", "/exec", {"lang": "py", "code": "print(1)", "session_id": sid})
+    assert r.status == 503 and "programmatic tool call" in r.json()["message"], r.raw
+    assert int(r.headers["Retry-After"]) > 0
+    out = ptc(daemon, {"continuation_token": j["continuation_token"], "tool_results": [
+        {"call_id": "call_001", "result": 1, "is_error": False}]}).json()
+    assert out["status"] == "completed"
+    assert daemon.exec("print(2)", session=sid)["stdout"] == "2\n"

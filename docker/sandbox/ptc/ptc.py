@@ -25,7 +25,7 @@ class ToolError(RuntimeError):
     """A tool the code called failed; its message is the tool's error."""
 
 
-_link_in = os.fdopen(3, "rb", buffering=0)
+_link_in = os.fdopen(3, "rb")
 _link_out = os.fdopen(os.dup(3), "wb", buffering=0)
 _pending = []
 _seq = [0]
@@ -61,7 +61,13 @@ def _round(batch):
 def _flush():
     batch = list(_pending)
     _pending.clear()
-    results = _round(batch)
+    try:
+        results = _round(batch)
+    except Exception as e:      # the link broke: every waiting call fails, none hangs
+        for *_, fut in batch:
+            if not fut.done():
+                fut.set_exception(ToolError(f"tool link: {e}"))
+        return
     for cid, name, _, fut in batch:
         r = results.get(cid)
         if fut.done():
