@@ -3,6 +3,8 @@
 #
 #   docker/build-sandbox-image.sh RUNNER_BINARY [TAG]
 #
+# cip-python, the sandbox's /usr/bin/python3, is taken from beside the
+# runner binary (the build puts both in src/runner/).
 # TAG defaults to $CI_SANDBOX_IMAGE or code-interpreter-sandbox:latest.
 # The image carries the label cip.build-hash=sha256(Dockerfile, runner); if
 # TAG already has the current hash the build is skipped. The build log is
@@ -29,6 +31,8 @@ NETWORK=${CI_BUILD_NETWORK:-host}
 
 [[ -f $RUNNER ]] || die "runner binary '$RUNNER' not found"
 [[ -r $RUNNER ]] || die "runner binary '$RUNNER' not readable"
+PYCLIENT=$(dirname "$RUNNER")/cip-python
+[[ -f $PYCLIENT && -r $PYCLIENT ]] || die "cip-python not found beside the runner ($PYCLIENT)"
 [[ -f $DOCKERFILE ]] || die "$DOCKERFILE missing"
 
 if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
@@ -40,8 +44,8 @@ if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
 
 SANDBOX=$SCRIPT_DIR/sandbox
 # Every input of the image; a change to any of them rebuilds it.
-hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER";
-	(cd "$SANDBOX" && sha256sum -- python/* ptc/* ts/* r/* hints/* node/package.json \
+hash=$({ sha256sum <"$DOCKERFILE"; sha256sum <"$RUNNER"; sha256sum <"$PYCLIENT";
+	(cd "$SANDBOX" && sha256sum -- python/* pyserver/* ptc/* ts/* r/* hints/* node/package.json \
 		node/package-lock.json); } | sha256sum)
 hash=${hash%% *}
 
@@ -54,7 +58,8 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/cip-sandbox-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 cp "$DOCKERFILE" "$ctx/Dockerfile"
 install -m 0755 "$RUNNER" "$ctx/runner"
-for d in python ptc ts r hints; do cp -R "$SANDBOX/$d" "$ctx/$d"; done
+install -m 0755 "$PYCLIENT" "$ctx/cip-python"
+for d in python pyserver ptc ts r hints; do cp -R "$SANDBOX/$d" "$ctx/$d"; done
 command -v npm >/dev/null 2>&1 || die "npm not installed (run contrib/install-deps.sh)"
 mkdir "$ctx/node"
 cp "$SANDBOX/node/package.json" "$SANDBOX/node/package-lock.json" "$ctx/node/"

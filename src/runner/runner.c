@@ -33,6 +33,7 @@ struct client {
 struct server {
 	int sigfd;			/* SIGCHLD */
 	struct hash_cache *hc;		/* the listing's hashes */
+	struct pyserver *py;		/* the pre-loaded Python server */
 };
 
 /* Encode m and write it to fd; 0, or -1. */
@@ -64,7 +65,8 @@ dispatch(struct server *sv, struct client *c, const struct proto_msg *req)
 	switch (type) {
 	case PROTO_HELLO:
 		rc = (proto_add_str(rep, "version", RUNNER_VERSION) |
-		    proto_add_u64(rep, "pid", (uint64_t)getpid())) < 0 ?
+		    proto_add_u64(rep, "pid", (uint64_t)getpid()) |
+		    proto_add_str(rep, "python", pyserver_state(sv->py))) < 0 ?
 		    rerr_set(&e, "hello: out of memory") : 0;
 		break;
 	case PROTO_PUT:
@@ -77,6 +79,7 @@ dispatch(struct server *sv, struct client *c, const struct proto_msg *req)
 		rc = fs_list(req, rep, sv->hc, &e);
 		break;
 	case PROTO_RUN:
+		pyserver_tend(sv->py);
 		rc = run_command(req, rep, &e, sv->sigfd,
 		    &(struct run_watch){ c->fd, c->dec });
 		break;
@@ -193,17 +196,18 @@ static int
 server_main(void)
 {
 	struct client cl[MAX_CLIENTS];
-	struct pollfd pf[MAX_CLIENTS + 2];
+	struct pollfd pf[MAX_CLIENTS + 3];
 	struct signalfd_siginfo si;
-	struct server sv = { setup(), hash_cache_new() };
+	struct server sv = { setup(), hash_cache_new(), pyserver_new() };
 	int lfd = listen_socket(), ncl = 0, i, st, r = 0;
 
-	if (!sv.hc) {
+	if (!sv.hc || !sv.py) {
 		fprintf(stderr, "runner: out of memory\n");
 		return 1;
 	}
 
 	for (;;) {
+		pyserver_tend(sv.py);
 		pf[0].fd = lfd;
 		pf[0].events = POLLIN;
 		pf[1].fd = sv.sigfd;
@@ -212,10 +216,16 @@ server_main(void)
 			pf[i + 2].fd = cl[i].fd;
 			pf[i + 2].events = POLLIN;
 		}
-		if (poll(pf, (nfds_t)ncl + 2, -1) < 0 && errno != EINTR) {
+		pf[ncl + 2].fd = pyserver_fd(sv.py);
+		pf[ncl + 2].events = POLLIN;
+		pf[ncl + 2].revents = 0;
+		if (poll(pf, (nfds_t)ncl + 3, pyserver_wait_ms(sv.py)) < 0 && errno != EINTR) {
 			hash_cache_free(sv.hc);
+			pyserver_free(sv.py);
 			return 1;
 		}
+		if (pf[ncl + 2].revents)
+			pyserver_readable(sv.py);
 		if (pf[1].revents) {
 			while (read(sv.sigfd, &si, sizeof(si)) == sizeof(si))
 				;

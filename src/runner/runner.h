@@ -67,6 +67,22 @@ int fs_get(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e);
 int fs_list(const struct proto_msg *req, struct proto_msg *rep, struct hash_cache *hc,
     struct rerr *e);
 
+/* pyserver.c: the pre-loaded Python server (docker/sandbox/pyserver) */
+struct pyserver;
+/* From CIP_PYTHON_PRELOAD; "off" when it names nothing.  NULL if out of memory. */
+struct pyserver *pyserver_new(void);
+void pyserver_free(struct pyserver *ps);
+/* Start it if it should run and does not (a back-off after early deaths); never waits. */
+void pyserver_tend(struct pyserver *ps);
+/* Its status pipe, to poll for reading; -1 when it is not running. */
+int pyserver_fd(const struct pyserver *ps);
+/* The status pipe is readable: take its lines, or see it ended. */
+void pyserver_readable(struct pyserver *ps);
+/* How long until it should be started again (a poll timeout); -1: not waiting to. */
+int pyserver_wait_ms(const struct pyserver *ps);
+/* "off", "warming", "ready", "restarting" or "stopped". */
+const char *pyserver_state(const struct pyserver *ps);
+
 /* relay.c */
 int relay_main(void);
 
