@@ -31,27 +31,6 @@ runner_call(struct session *s, const struct proto_msg *req, struct proto_msg **r
 	return RUNNER_OK;
 }
 
-static const char *const run_env[] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	"HOME=/mnt/data", "LANG=C.UTF-8", "TMPDIR=/tmp", "USER=sandbox",
-	/* Bare plt.show() and plotly's fig.show() write files (docker/sandbox/python). */
-	"MPLBACKEND=module://cip_mpl_backend", "MPLCONFIGDIR=/tmp/.matplotlib",
-	"PYTHONPATH=/opt/cip/python",
-	/* Output written before a timeout kill still reaches the user. */
-	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
-	/*
-	 * Profiles and caches stay out of /mnt/data, the user's files: Debian's
-	 * LibreOffice ignores XDG_CONFIG_HOME but reads its bootstrap variable
-	 * UserInstallation from the environment.
-	 */
-	"XDG_CONFIG_HOME=/tmp/.config", "XDG_CACHE_HOME=/tmp/.cache",
-	"UserInstallation=file:///tmp/.config/libreoffice",
-	/* Go builds offline, its caches in /tmp, not in the user's /mnt/data. */
-	"GOCACHE=/tmp/.cache/go-build", "GOPATH=/tmp/go", "GOFLAGS=-buildvcs=false",
-	"GO111MODULE=auto", "GOTELEMETRY=off", "CGO_ENABLED=0",
-	NULL,
-};
-
 /* The RUN request for req, file as its {file}, with env and caps; NULL if out of memory. */
 long long
 run_timeout_ms(const struct cfg *c, const struct exec_req *req)
@@ -89,8 +68,8 @@ build_run(const struct cfg *c, const struct exec_req *req, const char *file, con
 		    file : req->lang->run[i]);
 	for (i = 0; !bad && i < req->nargs; i++)
 		bad |= proto_add_str(m, "argv", req->args[i]);
-	for (i = 0; !bad && run_env[i]; i++)
-		bad |= proto_add_str(m, "env", run_env[i]);
+	for (i = 0; !bad && sandbox_run_env[i]; i++)
+		bad |= proto_add_str(m, "env", sandbox_run_env[i]);
 	if (!bad)
 		bad |= proto_add_str(m, "cwd", "/mnt/data") |
 		    proto_add_u64(m, "timeout_ms", (uint64_t)run_timeout_ms(c, req)) |

@@ -86,6 +86,31 @@ sandbox_docker_channel(struct docker *dk, const char *container_id, int wait_ms,
 	}
 }
 
+/*
+ * The environment of every run, and of the container (so the runner starts
+ * the pre-loaded Python server in the environment its runs will have).
+ */
+const char *const sandbox_run_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/mnt/data", "LANG=C.UTF-8", "TMPDIR=/tmp", "USER=sandbox",
+	/* Bare plt.show() and plotly's fig.show() write files (docker/sandbox/python). */
+	"MPLBACKEND=module://cip_mpl_backend", "MPLCONFIGDIR=/tmp/.matplotlib",
+	"PYTHONPATH=/opt/cip/python",
+	/* Output written before a timeout kill still reaches the user. */
+	"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+	/*
+	 * Profiles and caches stay out of /mnt/data, the user's files: Debian's
+	 * LibreOffice ignores XDG_CONFIG_HOME but reads its bootstrap variable
+	 * UserInstallation from the environment.
+	 */
+	"XDG_CONFIG_HOME=/tmp/.config", "XDG_CACHE_HOME=/tmp/.cache",
+	"UserInstallation=file:///tmp/.config/libreoffice",
+	/* Go builds offline, its caches in /tmp, not in the user's /mnt/data. */
+	"GOCACHE=/tmp/.cache/go-build", "GOPATH=/tmp/go", "GOFLAGS=-buildvcs=false",
+	"GO111MODULE=auto", "GOTELEMETRY=off", "CGO_ENABLED=0",
+	NULL,
+};
+
 /* The Engine implementation's state. */
 struct docker_sandboxes {
 	const struct cfg *cfg;
@@ -111,9 +136,21 @@ create_and_start(const struct cfg *c, struct docker *dk, const char *session,
 		.workspace_mb = c->workspace_mb, .tmp_mb = c->tmp_mb,
 		.nofile = c->nofile_limit, .nproc = c->nproc_limit,
 	};
+	const char *env[sizeof(sandbox_run_env) / sizeof(sandbox_run_env[0]) + 1];
+	char preload[1100];
 	struct docker_err rmerr;
+	size_t i;
 	int rc;
 
+	for (i = 0; sandbox_run_env[i]; i++)
+		env[i] = sandbox_run_env[i];
+	/* The runner starts the server when this names modules (src/runner/pyserver.c). */
+	snprintf(preload, sizeof(preload), "CIP_PYTHON_PRELOAD=%s", c->python_preload);
+	env[i++] = preload;
+	env[i] = NULL;
+	spec.env = env;
+	if (c->python_preload[0])
+		spec.memory_bytes += (long long)c->python_preload_mb << 20;
 	snprintf(created, sizeof(created), "%lld", clock_wall_ms() / 1000);
 	if ((rc = docker_create(dk, &spec, id, err)) != DOCKER_OK)
 		return rc;

@@ -78,4 +78,7 @@ int sandbox_remove(const struct sandboxes *sbx, const char *id, struct docker_er
 int sandbox_engine_ping(const struct sandboxes *sbx, struct docker_err *err);
 unsigned long long sandbox_engine_errors(const struct sandboxes *sbx);
 
+/* The environment of every run and of every sandbox container; NULL-ended. */
+extern const char *const sandbox_run_env[];
+
 #endif

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -97,6 +98,10 @@ static const struct cfg_var cfg_vars[] = {
 	  "warm sandbox containers kept ready for new sessions (0: none); each serves one session only" },
 	{ "CI_MAX_LIVE_CONTAINERS", T_INT, OFF(max_live), "64", 1, 100000, NULL, 0,
 	  "most sandbox containers at once, pooled ones included; at the cap the least recently used idle session loses its container (503 if all are busy)" },
+	{ "CI_PYTHON_PRELOAD", T_STR, OFF(python_preload), "numpy pandas matplotlib.pyplot", 0, 0, NULL, 0,
+	  "modules the sandbox's pre-loaded Python server imports once; every python3 is forked from it (empty: no server, each python3 starts afresh)" },
+	{ "CI_PYTHON_PRELOAD_MB", T_INT, OFF(python_preload_mb), "160", 0, 1048576, NULL, 0,
+	  "memory added to each sandbox's cap for the pre-loaded Python server and its spare children, so runs keep CI_MAX_MEMORY_MB (0: the server counts within it)" },
 	{ "CI_PTC_CONTINUATION_SECONDS", T_INT, OFF(ptc_wait_s), "300", 1, 86400, NULL, 0,
 	  "programmatic tool calling: how long a program waits, alive, for the client's tool results before it is stopped; its continuation token expires with it" },
 	{ "CI_CONTAINER_IDLE_MINUTES", T_DOUBLE, OFF(container_idle_min), "15", 0, 525600, NULL, 0,
@@ -122,6 +127,35 @@ static const struct cfg_var cfg_vars[] = {
 };
 
 #define NVARS (sizeof(cfg_vars) / sizeof(cfg_vars[0]))
+
+/* Dotted Python module names separated by spaces or commas, at most CFG_PRELOAD_MAX. */
+static int
+preload_list_valid(const char *s)
+{
+	int n = 0, at_start = 1;
+
+	if (strlen(s) > 1024)
+		return 0;
+	for (; *s; s++) {
+		if (*s == ' ' || *s == ',') {
+			if (!at_start && s[-1] == '.')
+				return 0;
+			at_start = 1;
+			continue;
+		}
+		if (at_start) {
+			if (!(isalpha((unsigned char)*s) || *s == '_') || ++n > CFG_PRELOAD_MAX)
+				return 0;
+			at_start = 0;
+		} else if (*s == '.') {
+			if (s[-1] == '.' || !(isalpha((unsigned char)s[1]) || s[1] == '_'))
+				return 0;
+		} else if (!(isalnum((unsigned char)*s) || *s == '_')) {
+			return 0;
+		}
+	}
+	return 1;
+}
 
 static int
 parse_number(const char *s, double *out)
@@ -267,6 +301,12 @@ cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errle
 	    strncmp(c->docker_host, "tcp://", 6) != 0) {
 		snprintf(err, errlen, "CI_DOCKER_HOST=\"%s\" is not valid: "
 		    "want unix:///path/to/docker.sock or tcp://host:port", c->docker_host);
+		goto fail;
+	}
+	if (!preload_list_valid(c->python_preload)) {
+		snprintf(err, errlen, "CI_PYTHON_PRELOAD=\"%.200s\" is not valid: want module names "
+		    "(such as numpy or matplotlib.pyplot) separated by spaces or commas, at most %d, "
+		    "or empty to turn the server off", c->python_preload, CFG_PRELOAD_MAX);
 		goto fail;
 	}
 	if (c->pool_size >= c->max_live) {

@@ -15,6 +15,9 @@
 #define CFG_AUTH_NONE 2
 #define CFG_AUTH_JWT 4
 
+/* Most modules CI_PYTHON_PRELOAD may name (the runner takes as many). */
+#define CFG_PRELOAD_MAX 64
+
 struct cfg {
 	int auth;			/* CFG_AUTH_* bits */
 	char *api_key;
@@ -37,6 +40,8 @@ struct cfg {
 	int max_connections;
 	char *sandbox_image;
 	char *sandbox_runtime;		/* "" = the engine's default */
+	char *python_preload;		/* modules of the pre-loaded Python server; "" = none */
+	int python_preload_mb;		/* added to the memory cap when there is a server */
 	char *sandbox_label;
 	char *image_prefixes;		/* comma list; "" = by label only */
 	char *docker_host;

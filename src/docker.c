@@ -458,6 +458,13 @@ docker_create(struct docker *dk, const struct docker_create_spec *s,
 	json_object_object_add(body, "WorkingDir", json_object_new_string("/mnt/data"));
 	json_object_object_add(body, "Labels", labels);
 	json_object_object_add(body, "NetworkDisabled", json_object_new_boolean(1));
+	if (s->env) {
+		struct json_object *env = json_object_new_array();
+
+		for (i = 0; s->env[i]; i++)
+			json_object_array_add(env, json_object_new_string(s->env[i]));
+		json_object_object_add(body, "Env", env);
+	}
 	json_object_object_add(body, "HostConfig", host_config(dk, s));
 	rc = dk_call(dk, "POST", "/containers/create",
 	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &out, err);

@@ -42,6 +42,7 @@ struct docker_create_spec {
 	long pids;
 	int workspace_mb, tmp_mb;
 	long nofile, nproc;
+	const char *const *env;		/* NULL-ended "K=V" list of the container's environment */
 };
 
 /* host: unix:///path or tcp://host:port.  timeout_ms: per control call. */

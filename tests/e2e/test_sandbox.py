@@ -50,8 +50,11 @@ def test_container_is_hardened(daemon):
     else:
         assert "ALL" in hc["CapDrop"]
     assert "no-new-privileges" in hc["SecurityOpt"]
+    # CI_MAX_MEMORY_MB for the runs, plus CI_PYTHON_PRELOAD_MB for the
+    # pre-loaded Python server (on by default).
     assert [hc["Memory"], hc["MemorySwap"], hc["PidsLimit"], hc["NanoCpus"]] == \
-        [512 << 20, 512 << 20, 128, 1000000000]
+        [(512 + 160) << 20, (512 + 160) << 20, 128, 1000000000]
+    assert "CIP_PYTHON_PRELOAD=numpy pandas matplotlib.pyplot" in info["Config"]["Env"]
     labels = info["Config"]["Labels"]
     assert labels["cip.session"] == sid and "cip.created" in labels
 

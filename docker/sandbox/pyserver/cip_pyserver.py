@@ -74,17 +74,39 @@ def log(msg):
 
 # ---------------------------------------------------------------- preload
 
+def wait_while_a_run_runs(limit_s=60):
+    """Background work yields to runs: the sandbox's CPU quota is theirs.
+
+    A run is in progress while any process of the sandbox user exists (the
+    runner kills them all at its end).  Only the owners of /proc entries
+    are looked at, nothing the processes wrote.
+    """
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            busy = any(n.isdigit() and os.stat(f"/proc/{n}").st_uid == SANDBOX_UID
+                       for n in os.listdir("/proc"))
+        except OSError:
+            busy = True  # a process ended between listdir and stat: look again
+        if not busy:
+            return
+        time.sleep(0.02)
+
+
 def preload(names):
     """Import names, warm what they draw with; returns what failed."""
     import importlib
 
     failed = []
     for name in names:
+        wait_while_a_run_runs()
         try:
             importlib.import_module(name)
         except Exception as e:  # a bad module name must not stop the server
             failed.append(f"{name} ({type(e).__name__}: {e})")
+    wait_while_a_run_runs()
     _warm_matplotlib()
+    wait_while_a_run_runs()
     _warm_pandas()
     return failed
 
@@ -179,7 +201,9 @@ class Server:
     def loop(self):
         """Serve; returns only in a child: ("idle"|"idle-heavy", control) or ("conn", connection)."""
         while True:
-            timeout = self.REFILL_AFTER_MS if len(self.idle) < self.POOL else None
+            # Spares are forked between programs, never while one starts or runs.
+            refill = len(self.idle) < self.POOL and not self.children
+            timeout = self.REFILL_AFTER_MS if refill else None
             events = self.poller.poll(timeout)
             if not events:
                 got = self._spawn_idle()
@@ -929,7 +953,9 @@ def main():
         _reseed()
         rehearse(startup_env)
         if kind == "idle-heavy":
+            wait_while_a_run_runs()
             _warm_matplotlib()
+            wait_while_a_run_runs()
             _warm_pandas()
         sock = wait_for_connection(sock)
     serve_one(sock, startup_env, kind != "conn")
