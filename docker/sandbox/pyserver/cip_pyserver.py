@@ -74,23 +74,30 @@ def log(msg):
 
 # ---------------------------------------------------------------- preload
 
-def wait_while_a_run_runs(limit_s=60):
-    """Background work yields to runs: the sandbox's CPU quota is theirs.
+def in_background(fn, *args):
+    """fn(*args) where it never takes a run's CPU: on a thread of its own at
+    SCHED_IDLE, which runs only when the sandbox's runs leave the CPU alone
+    and ends before this returns.
 
-    A run is in progress while any process of the sandbox user exists (the
-    runner kills them all at its end).  Only the owners of /proc entries
-    are looked at, nothing the processes wrote.
+    A thread, because a process could not come back from SCHED_IDLE: that
+    takes CAP_SYS_NICE or an RLIMIT_NICE the engine may not grant.  The
+    thread's work (imports, pages touched) is the process's all the same.
     """
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
+    import threading
+
+    result = []
+
+    def work():
         try:
-            busy = any(n.isdigit() and os.stat(f"/proc/{n}").st_uid == SANDBOX_UID
-                       for n in os.listdir("/proc"))
-        except OSError:
-            busy = True  # a process ended between listdir and stat: look again
-        if not busy:
-            return
-        time.sleep(0.02)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as e:  # a kernel or runtime without it: normal priority
+            log(f"note no background priority: {e}")
+        result.append(fn(*args))
+
+    t = threading.Thread(target=work, name="cip-background")
+    t.start()
+    t.join()
+    return result[0] if result else None
 
 
 def preload(names):
@@ -99,14 +106,11 @@ def preload(names):
 
     failed = []
     for name in names:
-        wait_while_a_run_runs()
         try:
             importlib.import_module(name)
         except Exception as e:  # a bad module name must not stop the server
             failed.append(f"{name} ({type(e).__name__}: {e})")
-    wait_while_a_run_runs()
     _warm_matplotlib()
-    wait_while_a_run_runs()
     _warm_pandas()
     return failed
 
@@ -171,7 +175,9 @@ class Server:
     connection: a fork costs ~5 ms here and every page a child first writes
     costs ~16 us (copy-on-write faults, slow on this kind of VM), so the
     fork and the pages every run touches are paid before the run, not in it.
-    When none is waiting, the connection gets a child forked there and then.
+    A spare rehearses in the background and then says "r" on its control
+    socket; only then is it handed connections.  When none is ready, the
+    connection gets a child forked there and then.
     """
 
     POOL = 2
@@ -184,8 +190,9 @@ class Server:
     def __init__(self, listener):
         self.listener = listener
         self.children = {}  # pid -> connection of a program that runs
-        self.idle = []  # (pid, control socket) of children waiting for one
+        self.idle = []  # [pid, control socket, ready] of spare children
         self.light_runs = 0  # data-stack work is expected until runs show otherwise
+        self.pid = os.getpid()
         self.rd, self.wr = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wr)
@@ -195,7 +202,7 @@ class Server:
 
     def held(self):
         """What a new child must close: everything of the parent's."""
-        return ([self.listener] + list(self.children.values()) + [c for _, c in self.idle],
+        return ([self.listener] + list(self.children.values()) + [c for _, c, _ in self.idle],
                 [self.rd, self.wr])
 
     def loop(self):
@@ -210,14 +217,26 @@ class Server:
                 if got is not None:
                     return got
             for fd, _ in events:
-                if fd == self.listener.fileno():
-                    got = self._accept()
-                    if got is not None:
-                        return got
-                elif fd == self.rd:
-                    self._reap()
-                else:
-                    self._client_gone(fd)
+                try:
+                    got = self._event(fd)
+                except Exception as e:  # the server outlives whatever one program does
+                    if os.getpid() != self.pid:
+                        os._exit(126)  # a child: never a second server
+                    log(f"note {type(e).__name__}: {e}")
+                    continue
+                if got is not None:
+                    return got
+
+    def _event(self, fd):
+        if fd == self.listener.fileno():
+            return self._accept()
+        if fd == self.rd:
+            self._reap()
+        elif fd in self.spare_fds():
+            self._spare_says(fd)
+        elif fd in {c.fileno() for c in self.children.values()}:
+            self._client_gone(fd)
+        return None
 
     def _fork(self):
         """os.fork(); in the child, the parent's state shed (still root)."""
@@ -241,25 +260,49 @@ class Server:
             theirs.close()
             return None
         if pid == 0:
+            mine.close()
             return "idle" if self.light_runs >= self.LIGHT_RUNS else "idle-heavy", theirs
         theirs.close()
-        self.idle.append((pid, mine))
+        self.idle.append([pid, mine, False])
+        self.poller.register(mine.fileno(), select.POLLIN)
         return None
+
+    def spare_fds(self):
+        return {c.fileno() for _, c, _ in self.idle}
+
+    def _spare_says(self, fd):
+        """A spare is ready ("r"), or its control socket ended (it died: reaped later)."""
+        for spare in self.idle:
+            if spare[1].fileno() != fd:
+                continue
+            try:
+                said = spare[1].recv(1)
+            except OSError:
+                said = b""
+            if said == b"r":
+                spare[2] = True
+            else:
+                self._drop_spare(spare)
+            return
+
+    def _drop_spare(self, spare):
+        self.poller.unregister(spare[1].fileno())
+        spare[1].close()
+        self.idle.remove(spare)
 
     def _accept(self):
         try:
             conn, _ = self.listener.accept()
         except OSError:
             return None
-        while self.idle:
-            pid, ctl = self.idle.pop(0)
+        for spare in [x for x in self.idle if x[2]]:
+            pid, ctl, _ = spare
+            self._drop_spare(spare)
             try:
                 ctl.sendmsg([b"C"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                       struct.pack("=i", conn.fileno()))])
             except OSError:  # it died waiting; it is reaped like any child
-                ctl.close()
                 continue
-            ctl.close()
             self._track(pid, conn)
             return None
         try:
@@ -290,14 +333,16 @@ class Server:
             if pid == 0:
                 return
             for spare in [x for x in self.idle if x[0] == pid]:
-                spare[1].close()
-                self.idle.remove(spare)
+                self._drop_spare(spare)
             conn = self.children.pop(pid, None)
             if conn is None:
                 continue
             # The kernel's count, not anything the program said.
             self.light_runs = 0 if usage.ru_minflt >= self.HEAVY_FAULTS else self.light_runs + 1
-            self.poller.unregister(conn.fileno())
+            try:
+                self.poller.unregister(conn.fileno())
+            except KeyError:  # its client had gone already (_client_gone)
+                pass
             try:
                 conn.setblocking(False)
                 conn.send(b"S" + struct.pack("=i", status))
@@ -317,8 +362,10 @@ class Server:
 
 
 def wait_for_connection(ctl):
-    """In a spare child: the connection the parent hands over (exits if it never does)."""
+    """In a spare child: say it is ready, then the connection the parent hands
+    over (exits if it never does)."""
     try:
+        ctl.send(b"r")
         _, anc, _, _ = ctl.recvmsg(1, socket.CMSG_SPACE(4))
     except OSError:
         os._exit(0)
@@ -488,11 +535,7 @@ def take_on(req):
     os.umask(req.umask)
     _take_limits(req.limits)
     Trace.mark("limits")
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(req.oom_score_adj))
-    except OSError:
-        pass
+    _set_oom_score_adj(req.oom_score_adj)
     for sig in range(1, NSIG):
         if req.ignored & (1 << (sig - 1)) and sig not in (signal.SIGKILL, signal.SIGSTOP):
             try:
@@ -506,6 +549,14 @@ def take_on(req):
     except (OSError, ValueError):
         pass
     return conn
+
+
+def _set_oom_score_adj(value):
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError:
+        pass
 
 
 def _take_limits(limits):
@@ -535,14 +586,17 @@ def _take_limits(limits):
 def _install_fds(req):
     """Put the client's descriptors at their numbers; close every other one."""
     base = max([10, req.conn_fd, req.cwd_fd] + req.targets + req.fds) + 1
+    # The connection and every received descriptor out of the way of every
+    # target first: any of their numbers may be a target (3, the tool link
+    # of programmatic tool calling, often is).
+    conn = fcntl.fcntl(req.conn_fd, fcntl.F_DUPFD_CLOEXEC, base)
     moved = []
-    for fd in req.fds:  # out of the way of every target first
+    for fd in req.fds:
         moved.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, base))
         os.close(fd)
     os.close(req.cwd_fd)
     for high, target in zip(moved, req.targets):
         os.dup2(high, target, inheritable=True)
-    conn = fcntl.fcntl(req.conn_fd, fcntl.F_DUPFD_CLOEXEC, base)
     keep = set(req.targets) | {conn}
     for fd in _open_fds():
         if fd not in keep:
@@ -769,7 +823,7 @@ def finish(exc, main):
     _release(main)
     for f in (sys.stdout, sys.stderr):
         try:
-            if f is not None:
+            if f is not None and not f.closed:  # as flush_std_files skips a closed one
                 f.flush()
         except Exception:
             code = 120 if f is sys.stdout else code
@@ -818,8 +872,10 @@ def _release(main):
 
 
 class Trace:
-    """Phase timings of one run, printed to its stderr at the end when the
-    run's environment has CIP_PYTHON_TRACE (README: where the time goes)."""
+    """When the run's environment has CIP_PYTHON_TRACE: "cip-python: served"
+    on its stderr as it starts (tests tell a served run from a fallen-back
+    one by it), and its phase timings as it ends (README: where the time
+    goes)."""
 
     marks = []
 
@@ -828,11 +884,19 @@ class Trace:
         cls.marks.append((label, time.perf_counter()))
 
     @classmethod
+    def served(cls):
+        cls._say("served")
+
+    @classmethod
     def report(cls):
-        if not os.environ.get("CIP_PYTHON_TRACE") or not cls.marks:
+        if cls.marks:
+            t0 = cls.marks[0][1]
+            cls._say(" ".join(f"{label}={(t - t0) * 1000:.2f}ms" for label, t in cls.marks))
+
+    @staticmethod
+    def _say(line):
+        if not os.environ.get("CIP_PYTHON_TRACE"):
             return
-        t0 = cls.marks[0][1]
-        line = " ".join(f"{label}={(t - t0) * 1000:.2f}ms" for label, t in cls.marks)
         try:
             os.write(2, f"cip-python: {line}\n".encode())
         except OSError:
@@ -874,11 +938,13 @@ def serve_one(conn, startup_env, prepared):
         Trace.mark("became")
     except BaseException:
         os._exit(126)
+    Trace.served()
     run(plan)
 
 
-def rehearse(startup_env):
-    """In a spare child, as root: take the path a run takes, on a made-up request.
+def rehearse(startup_env, heavy):
+    """In a spare child, as root: take the path a run takes, on a made-up
+    request, and with heavy, the data stack's path too.
 
     Every page it writes is copied now, while nobody waits, instead of
     during a run.  Nothing here reads what the sandbox user wrote.
@@ -916,6 +982,20 @@ def rehearse(startup_env):
         a.close()
         b.close()
         os.close(null)
+    if heavy:  # the data stack's pages too: a plot, a DataFrame
+        _warm_matplotlib()
+        _warm_pandas()
+
+
+def _start_blas_threads():
+    """OpenBLAS starts its worker threads after a fork in the thread that
+    first multiplies matrices, and a thread inherits its policy: let that be
+    this one, at normal priority, not the background one.  A run's matrix
+    work would otherwise wait on a SCHED_IDLE worker."""
+    np = sys.modules.get("numpy")
+    if np is not None:
+        a = np.ones((128, 128))
+        a @ a
 
 
 def _fake_body(argv, env):
@@ -938,7 +1018,7 @@ def main():
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     startup_env = dict(os.environ)
     private_mpl_dir()
-    failed = preload(names)
+    failed = in_background(preload, names) or []
     for f in failed:
         log(f"note cannot pre-import {f}")
     gc.collect()
@@ -950,13 +1030,11 @@ def main():
     log(f"ready {os.getpid()}")
     kind, sock = Server(listener).loop()
     if kind.startswith("idle"):
+        # Spares go first when memory runs out: they are only a head start.
+        _set_oom_score_adj(1000)
         _reseed()
-        rehearse(startup_env)
-        if kind == "idle-heavy":
-            wait_while_a_run_runs()
-            _warm_matplotlib()
-            wait_while_a_run_runs()
-            _warm_pandas()
+        _start_blas_threads()
+        in_background(rehearse, startup_env, kind == "idle-heavy")
         sock = wait_for_connection(sock)
     serve_one(sock, startup_env, kind != "conn")
 
