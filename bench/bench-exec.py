@@ -341,12 +341,12 @@ def ptc_round_trip(conn, session_id):
     return elapsed
 
 
-def raw_engine_exec(docker, container_id):
+def raw_engine_exec(docker, container_id, python="python3"):
     """Create, start (stream read to EOF) and inspect one exec; returns ms."""
     spec = {
         "AttachStdout": True, "AttachStderr": True,
         "User": "1000:1000", "WorkingDir": "/mnt/data",
-        "Cmd": ["python3", "-c", CODE],
+        "Cmd": [python, "-c", CODE],
     }
     t0 = time.perf_counter()
     _, payload = docker.call("POST", "/containers/%s/exec" % container_id, spec)

@@ -8,8 +8,10 @@
  * (the same code, or the same signal).
  *
  * When there is no server (not started, warming up, turned off, crashed),
- * when the server is not root (a sandbox process squatting on its name), or
- * when it declines (a flag or an environment it cannot reproduce), this
+ * when the server is not root (a sandbox process squatting on its name),
+ * when the caller is not the sandbox user (root's python3, in an image build
+ * or a `docker exec`, stays root's), or when the server declines (a flag or
+ * an environment it cannot reproduce), this
  * process executes the real interpreter with the same argv: slower, never
  * different.  libc only, linked static: it starts in well under a
  * millisecond.
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "fdio.h"
+#include "runner.h"
 
 /* The real interpreter: the image diverts Debian's /usr/bin/python3 here. */
 #define REAL_PYTHON	"/usr/bin/python3.real"
@@ -115,6 +118,17 @@ become_real(char **argv, const sigset_t *mask, const int *handled)
 	execv(REAL_PYTHON, argv);
 	fprintf(stderr, "python3: cannot run %s: %s\n", REAL_PYTHON, strerror(errno));
 	_exit(127);
+}
+
+static int
+is_sandbox_user(void)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	return getresuid(&r, &e, &s) == 0 && getresgid(&rg, &eg, &sg) == 0 &&
+	    r == SANDBOX_UID && e == SANDBOX_UID && s == SANDBOX_UID &&
+	    rg == SANDBOX_GID && eg == SANDBOX_GID && sg == SANDBOX_GID;
 }
 
 /* A connection to the server, if it listens and is root; else -1. */
@@ -387,7 +401,8 @@ main(int argc, char **argv)
 
 	(void)argc;
 	sigprocmask(SIG_SETMASK, NULL, &mask);
-	if ((sock = connect_server()) < 0)
+	/* The server's children are the sandbox user, and only that. */
+	if (!is_sandbox_user() || (sock = connect_server()) < 0)
 		become_real(argv, NULL, NULL);
 	cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	nfds = inherited_fds(sock, fds);

@@ -34,8 +34,7 @@ printf '#!/bin/bash\nexec -a python3 /usr/bin/python3.real "$@"\n' > /tmp/real
 # What differs between any two processes: object addresses.
 ADDRESS = re.compile(r"0x[0-9a-f]{6,}")
 # Until the server listens, python3 is the real interpreter.
-WAIT_READY = ("for i in $(seq 200); do grep -q '@cip-python-1$' /proc/net/unix && break; "
-              "sleep 0.1; done; grep -c '@cip-python-1$' /proc/net/unix")
+LISTENING = "grep -c '@cip-python-1$' /proc/net/unix || true"
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +49,16 @@ def daemon(tmp_path_factory):
 
 
 def ready_session(daemon, sid=None):
-    r = daemon.exec(WAIT_READY, lang="bash", session=sid)
-    assert r["stdout"] == "1\n", r
-    return r["session_id"]
+    """A session whose server listens.  Asked between runs, with pauses: the
+    server warms up only while no run is in progress."""
+    deadline = time.monotonic() + 90
+    while True:
+        r = daemon.exec(LISTENING, lang="bash", session=sid)
+        sid = r["session_id"]
+        if r["stdout"] == "1\n":
+            return sid
+        assert time.monotonic() < deadline, f"the server never listened: {r}"
+        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -352,6 +358,20 @@ touch /opt/cip/pyserver/x 2>&1""")
     assert "served" in sh(daemon, sid, "python3 -c pass")["stderr"]
 
 
+def test_what_a_served_program_leaves_behind_dies_with_its_run(daemon, sid):
+    r = sh(daemon, sid, """python3 - <<'EOF'
+import os, subprocess, time
+subprocess.Popen(["setsid", "sleep", "1000"], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    time.sleep(1000)
+print("spawned")
+EOF""")
+    assert "cip-python: served" in r["stderr"] and r["stdout"] == "spawned\n", r
+    left = sh(daemon, sid, "ps -u sandbox -o args= | grep -v -e '^ps ' -e '^bash ' -e '^grep ' || true")
+    assert left["stdout"] == "", left
+
+
 def test_a_fork_bomb_through_it_is_contained_and_it_survives(daemon, sid):
     _, pid = server_pid(daemon, sid)
     r = sh(daemon, sid, """python3 -c '
@@ -420,19 +440,30 @@ sleep 0.5; python3 -c 'print("real", 6 * 7)'; echo "rc=$?"; kill %1""")
 
 def test_off_when_the_preload_list_is_empty(make_daemon):
     d = make_daemon(CI_PYTHON_PRELOAD="", CI_MAX_RUN_TIMEOUT_SECONDS="30")
-    r = sh(d, None, "sleep 1; grep -c '@cip-python-1$' /proc/net/unix; "
-           "python3 -c 'import sys; print(\"numpy\" in sys.modules)'; pgrep -c -f cip_pyserver")
+    sid = d.exec("print(1)")["session_id"]
+    time.sleep(3)  # what a server would need to listen, were there one
+    r = sh(d, sid, LISTENING + "; python3 -c 'import sys; print(\"numpy\" in sys.modules)'; "
+           "pgrep -c -f cip_pyserver")
     assert r["stdout"] == "0\nFalse\n0\n", r
 
 
-def test_a_served_run_works_at_normal_priority(daemon, sid):
-    """Spares rehearse at SCHED_IDLE on a thread of their own; the run, and
-    the matrix library's worker threads, must not inherit it."""
+def test_a_served_run_has_the_priority_and_threads_of_a_fresh_one(daemon, sid):
+    """Nothing of the server's background work (its warm-up, the spares'
+    rehearsal of the data stack) shows in a run: priority, threads."""
     sh(daemon, sid, "python3 -c 'import pandas as pd; pd.DataFrame({\"a\": [1, 2]}).plot()'")
     time.sleep(3)  # spares fork and rehearse (with the data stack: the run above was heavy)
-    r = sh(daemon, sid, """python3 -c '
-import os, numpy
+    compare(daemon, sid, """$PY -c '
+import os, threading, numpy
 a = numpy.ones((256, 256)); a @ a
-print(sorted({os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}), os.nice(0))'""")
-    assert "cip-python: served" in r["stderr"], r
-    assert r["stdout"] == "[0] 0\n", r
+tasks = os.listdir("/proc/self/task")
+print(sorted({os.sched_getscheduler(int(t)) for t in tasks}), os.nice(0), len(tasks), threading.active_count())'""")
+
+
+def test_roots_python3_stays_roots(daemon, sid):
+    """Only the sandbox user's python3 is handed to the server (whose
+    children are the sandbox user): root's, in a `docker exec`, stays root's."""
+    cid, _ = server_pid(daemon, sid)
+    assert docker("exec", cid, "python3", "-c", "import os; print(os.getuid())") == "0\n"
+    out = docker("exec", "-u", "1000:1000", "-e", "CIP_PYTHON_TRACE=1", cid, "sh", "-c",
+                 "python3 -c 'import os; print(os.getuid())' 2>&1")
+    assert out.startswith("cip-python: served\n1000\n"), out

@@ -51,6 +51,7 @@ HEADER = struct.Struct("=4sI")
 MAGIC = b"CIP1"
 MAX_REQUEST = 8 << 20
 MAX_FDS = 250
+PAUSE_CHECK_S = 0.01  # how often background work looks for a run
 NSIG = 65
 # Variables read while Python starts or while the pre-loaded modules are
 # imported: a run whose value differs from ours gets the real interpreter.
@@ -75,29 +76,61 @@ def log(msg):
 # ---------------------------------------------------------------- preload
 
 def in_background(fn, *args):
-    """fn(*args) where it never takes a run's CPU: on a thread of its own at
-    SCHED_IDLE, which runs only when the sandbox's runs leave the CPU alone
-    and ends before this returns.
+    """fn(*args), paused whenever a run is in progress; returns its result.
 
-    A thread, because a process could not come back from SCHED_IDLE: that
-    takes CAP_SYS_NICE or an RLIMIT_NICE the engine may not grant.  The
-    thread's work (imports, pages touched) is the process's all the same.
+    A watcher thread looks every PAUSE_CHECK_S for a process of the sandbox
+    user (the runner kills them all at each run's end) and, when there is
+    one, signals this thread, whose handler sleeps until there is none: the
+    work stops between two bytecodes, within a C call's length, and the
+    sandbox's CPU quota is the run's alone.  A lower priority would not do:
+    the quota is shared by every core, so work on another core spends it
+    all the same.  The pause is safe because only a ready spare is ever
+    handed a run.
     """
     import threading
 
-    result = []
+    done = threading.Event()
+    me = threading.get_ident()
 
-    def work():
+    def wait_for_the_run(*_):
+        while a_run_runs():
+            time.sleep(PAUSE_CHECK_S)
+
+    def watch():
+        while not done.wait(PAUSE_CHECK_S):
+            if a_run_runs():
+                signal.pthread_kill(me, signal.SIGUSR1)
+                while not done.is_set() and a_run_runs():
+                    time.sleep(PAUSE_CHECK_S)
+
+    old = signal.signal(signal.SIGUSR1, wait_for_the_run)
+    watcher = threading.Thread(target=watch, name="cip-run-watch", daemon=True)
+    watcher.start()
+    try:
+        wait_for_the_run()
+        return fn(*args)
+    finally:
+        done.set()
+        watcher.join()
+        signal.signal(signal.SIGUSR1, old)
+
+
+def a_run_runs():
+    """Whether a process of the sandbox user exists.  Only the owners of
+    /proc entries are looked at, nothing those processes wrote."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return False
+    for n in names:
+        if not n.isdigit():
+            continue
         try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError as e:  # a kernel or runtime without it: normal priority
-            log(f"note no background priority: {e}")
-        result.append(fn(*args))
-
-    t = threading.Thread(target=work, name="cip-background")
-    t.start()
-    t.join()
-    return result[0] if result else None
+            if os.stat(f"/proc/{n}").st_uid == SANDBOX_UID:
+                return True
+        except OSError:  # ended meanwhile
+            continue
+    return False
 
 
 def preload(names):
@@ -191,7 +224,10 @@ class Server:
         self.listener = listener
         self.children = {}  # pid -> connection of a program that runs
         self.idle = []  # [pid, control socket, ready] of spare children
-        self.light_runs = 0  # data-stack work is expected until runs show otherwise
+        # Spares rehearse the data stack once a run has used it.  Not before:
+        # it would cost every new sandbox ~1 s of CPU more, spent while other
+        # sandboxes' runs want the machine's cores.
+        self.light_runs = self.LIGHT_RUNS
         self.pid = os.getpid()
         self.rd, self.wr = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -987,17 +1023,6 @@ def rehearse(startup_env, heavy):
         _warm_pandas()
 
 
-def _start_blas_threads():
-    """OpenBLAS starts its worker threads after a fork in the thread that
-    first multiplies matrices, and a thread inherits its policy: let that be
-    this one, at normal priority, not the background one.  A run's matrix
-    work would otherwise wait on a SCHED_IDLE worker."""
-    np = sys.modules.get("numpy")
-    if np is not None:
-        a = np.ones((128, 128))
-        a @ a
-
-
 def _fake_body(argv, env):
     out = [struct.pack("=I3i", 3, 0, 1, 2), struct.pack("=Ii", 0o22, 1000), struct.pack("=QQ", 0, 0),
            struct.pack("=I", 16), struct.pack("=32Q", *([0] * 32)),
@@ -1033,7 +1058,6 @@ def main():
         # Spares go first when memory runs out: they are only a head start.
         _set_oom_score_adj(1000)
         _reseed()
-        _start_blas_threads()
         in_background(rehearse, startup_env, kind == "idle-heavy")
         sock = wait_for_connection(sock)
     serve_one(sock, startup_env, kind != "conn")
