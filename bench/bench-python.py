@@ -7,8 +7,9 @@ Run by `make bench` as:
 
 It starts two daemons side by side (free loopback ports, temporary storage,
 unique sandbox labels): "before", whose sandboxes start every python3
-afresh (CI_PYTHON_PRELOAD empty, or --before-image, an image without the
-server), and "after", with the server and its default modules.  Then,
+afresh (CI_PYTHON_PRELOAD empty; with --before-image, an image whose
+python3 is Debian's, so not even the client stands in between), and
+"after", with the server and its default modules.  Then,
 interleaved in one run so machine noise hits every case alike:
 
   workloads  print(1); import pandas and print; a pandas + matplotlib bar
@@ -34,6 +35,7 @@ and removes every container carrying its labels.
 import argparse
 import http.client
 import importlib.util
+import itertools
 import json
 import os
 import secrets
@@ -65,13 +67,16 @@ WORKLOADS = {
     "numpy": ("import numpy as np\nrng = np.random.default_rng(1)\na = rng.random((300, 300))\n"
               "print(round(float(np.linalg.norm(a @ a.T)), 0) > 0)\n", "True\n", None),
 }
+FILE_SERIAL = itertools.count()
 GOALS = {("plot", "py"): 150.0, ("plot", "bash"): 200.0}
 GOAL_PRINT_RATIO = 0.15
 GOAL_THROUGHPUT_X = 2.5
 
 
-def body(workload, mode, session_id):
-    code, _, _ = WORKLOADS[workload]
+def body(workload, mode, session_id, fname=None):
+    code, _, default_name = WORKLOADS[workload]
+    if fname:  # a new name each time: a file rewritten alike is no new output
+        code = code.replace(default_name, fname)
     if mode == "bash":
         code = "python3 - <<'EOF'\n%sEOF\n" % code
     b = {"lang": "py" if mode == "py" else "bash", "code": code}
@@ -83,8 +88,10 @@ def body(workload, mode, session_id):
 def run_exec(conn, workload, mode, session_id):
     """One /exec; (ms, reply) after checking stdout and the expected file."""
     _, expect, fname = WORKLOADS[workload]
+    if fname:
+        fname = "%d-%s" % (next(FILE_SERIAL), fname)
     t0 = time.perf_counter()
-    r = be.post_json(conn, "/exec", body(workload, mode, session_id))
+    r = be.post_json(conn, "/exec", body(workload, mode, session_id, fname))
     ms = (time.perf_counter() - t0) * 1000.0
     if r.get("stdout") != expect or r.get("code") not in (0, None):
         raise be.BenchError("%s as %s: wrong result %r" % (workload, mode, r))
@@ -262,7 +269,7 @@ def main():
     sides = []
     try:
         sides.append(Side("before", args.proxy, args.before_image or args.image,
-                          None if args.before_image else "", tmp))
+                          "", tmp))
         sides.append(Side("after", args.proxy, args.image, None, tmp))
         samples = interleaved(sides, docker, args.rounds, args.gap)
         tput = {}

@@ -333,12 +333,13 @@ class Server:
             return None
         for spare in [x for x in self.idle if x[2]]:
             pid, ctl, _ = spare
-            self._drop_spare(spare)
             try:
                 ctl.sendmsg([b"C"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                       struct.pack("=i", conn.fileno()))])
             except OSError:  # it died waiting; it is reaped like any child
                 continue
+            finally:
+                self._drop_spare(spare)
             self._track(pid, conn)
             return None
         try:
@@ -939,10 +940,12 @@ class Trace:
             pass
 
 
-def serve_one(conn, startup_env, prepared):
-    """In a child holding a connection: drop, read, decide, run.  Never returns."""
-    Trace.mark("connection")
-    if not prepared:  # forked for this connection
+def serve_one(conn, startup_env, kind):
+    """In a child holding a connection: drop, read, decide, run.  Never returns.
+
+    kind: "conn" (forked for it), "idle" or "idle-heavy" (a spare)."""
+    Trace.mark(f"connection({kind})")
+    if kind == "conn":  # forked for this connection
         _reseed()
     try:
         become_sandbox_user()
@@ -1060,7 +1063,7 @@ def main():
         _reseed()
         in_background(rehearse, startup_env, kind == "idle-heavy")
         sock = wait_for_connection(sock)
-    serve_one(sock, startup_env, kind != "conn")
+    serve_one(sock, startup_env, kind)
 
 
 if __name__ == "__main__":
