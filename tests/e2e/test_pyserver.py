@@ -467,3 +467,12 @@ def test_roots_python3_stays_roots(daemon, sid):
     out = docker("exec", "-u", "1000:1000", "-e", "CIP_PYTHON_TRACE=1", cid, "sh", "-c",
                  "python3 -c 'import os; print(os.getuid())' 2>&1")
     assert out.startswith("cip-python: served\n1000\n"), out
+
+
+def test_runs_are_handed_to_ready_spares(daemon, sid):
+    """Between runs the server keeps spare children, forked and rehearsed
+    ahead: a run is handed one (the trace names what served it)."""
+    def by_a_spare():
+        time.sleep(0.5)
+        return "cip-python: connection(idle" in sh(daemon, sid, "python3 -c pass")["stderr"]
+    wait_for(by_a_spare, "a run served by a spare", timeout=30)
