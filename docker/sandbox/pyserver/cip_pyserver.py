@@ -52,6 +52,7 @@ MAGIC = b"CIP1"
 MAX_REQUEST = 8 << 20
 MAX_FDS = 250
 PAUSE_CHECK_S = 0.01  # how often background work looks for a run
+PAUSED_CHECK_S = 0.05  # and, paused, for its end
 NSIG = 65
 # Variables read while Python starts or while the pre-loaded modules are
 # imported: a run whose value differs from ours gets the real interpreter.
@@ -80,8 +81,9 @@ def in_background(fn, *args):
 
     A watcher thread looks every PAUSE_CHECK_S for a process of the sandbox
     user (the runner kills them all at each run's end) and, when there is
-    one, signals this thread, whose handler sleeps until there is none: the
-    work stops between two bytecodes, within a C call's length, and the
+    one, signals this thread, whose handler waits until the watcher sees
+    none (looking every PAUSED_CHECK_S): the work stops between two
+    bytecodes, within a C call's length, and the
     sandbox's CPU quota is the run's alone.  A lower priority would not do:
     the quota is shared by every core, so work on another core spends it
     all the same.  The pause is safe because only a ready spare is ever
@@ -89,25 +91,24 @@ def in_background(fn, *args):
     """
     import threading
 
-    done = threading.Event()
+    done, resumed = threading.Event(), threading.Event()
     me = threading.get_ident()
-
-    def wait_for_the_run(*_):
-        while a_run_runs():
-            time.sleep(PAUSE_CHECK_S)
 
     def watch():
         while not done.wait(PAUSE_CHECK_S):
             if a_run_runs():
+                resumed.clear()
                 signal.pthread_kill(me, signal.SIGUSR1)
                 while not done.is_set() and a_run_runs():
-                    time.sleep(PAUSE_CHECK_S)
+                    time.sleep(PAUSED_CHECK_S)
+                resumed.set()
 
-    old = signal.signal(signal.SIGUSR1, wait_for_the_run)
+    while a_run_runs():
+        time.sleep(PAUSED_CHECK_S)
+    old = signal.signal(signal.SIGUSR1, lambda *_: resumed.wait())
     watcher = threading.Thread(target=watch, name="cip-run-watch", daemon=True)
     watcher.start()
     try:
-        wait_for_the_run()
         return fn(*args)
     finally:
         done.set()
@@ -1061,7 +1062,10 @@ def main():
         # Spares go first when memory runs out: they are only a head start.
         _set_oom_score_adj(1000)
         _reseed()
-        in_background(rehearse, startup_env, kind == "idle-heavy")
+        if kind == "idle-heavy":
+            in_background(rehearse, startup_env, True)
+        else:  # a few ms: not worth a watcher
+            rehearse(startup_env, False)
         sock = wait_for_connection(sock)
     serve_one(sock, startup_env, kind)
 
