@@ -476,3 +476,15 @@ def test_runs_are_handed_to_ready_spares(daemon, sid):
         time.sleep(0.5)
         return "cip-python: connection(idle" in sh(daemon, sid, "python3 -c pass")["stderr"]
     wait_for(by_a_spare, "a run served by a spare", timeout=30)
+
+
+def test_spares_rehearse_what_runs_use(daemon, sid):
+    """After a data-stack run, spares rehearse the data stack too; after a
+    few light runs, only the start again (a spare's own rehearsal is not
+    counted as its run's work)."""
+    def served_by(kind):
+        time.sleep(0.5)
+        return f"cip-python: connection({kind})=" in sh(daemon, sid, "python3 -c pass")["stderr"]
+    sh(daemon, sid, "python3 -c 'import pandas as pd; pd.DataFrame({\"a\": [1, 2]}).plot()'")
+    wait_for(lambda: served_by("idle-heavy"), "a spare that rehearsed the data stack", timeout=30)
+    wait_for(lambda: served_by("idle"), "light spares again after light runs", timeout=30)

@@ -224,6 +224,7 @@ class Server:
     def __init__(self, listener):
         self.listener = listener
         self.children = {}  # pid -> connection of a program that runs
+        self.faults_before = {}  # pid -> its minor faults when it was handed the run
         self.idle = []  # [pid, control socket, ready] of spare children
         # Spares rehearse the data stack once a run has used it.  Not before:
         # it would cost every new sandbox ~1 s of CPU more, spent while other
@@ -341,7 +342,8 @@ class Server:
                 continue
             finally:
                 self._drop_spare(spare)
-            self._track(pid, conn)
+            # What it faulted in rehearsing is not the run's.
+            self._track(pid, conn, _minor_faults(pid))
             return None
         try:
             pid = self._fork()
@@ -353,8 +355,9 @@ class Server:
         self._track(pid, conn)
         return None
 
-    def _track(self, pid, conn):
+    def _track(self, pid, conn, faults_before=0):
         self.children[pid] = conn
+        self.faults_before[pid] = faults_before
         self.poller.register(conn.fileno(), select.POLLRDHUP)
 
     def _reap(self):
@@ -376,7 +379,8 @@ class Server:
             if conn is None:
                 continue
             # The kernel's count, not anything the program said.
-            self.light_runs = 0 if usage.ru_minflt >= self.HEAVY_FAULTS else self.light_runs + 1
+            faults = usage.ru_minflt - self.faults_before.pop(pid, 0)
+            self.light_runs = 0 if faults >= self.HEAVY_FAULTS else self.light_runs + 1
             try:
                 self.poller.unregister(conn.fileno())
             except KeyError:  # its client had gone already (_client_gone)
@@ -397,6 +401,15 @@ class Server:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+
+
+def _minor_faults(pid):
+    """A process's minor page faults so far (0 if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[7])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def wait_for_connection(ctl):
