@@ -219,7 +219,10 @@ class Server:
     # A run that took this many page faults used the data stack: spares then
     # rehearse a plot too (~300 ms of faults, paid before the next run).
     HEAVY_FAULTS = 1500
-    LIGHT_RUNS = 4  # light runs in a row after which spares rehearse only the start
+    # Light runs in a row after which spares rehearse only the start.  Plots
+    # are what models run most; a heavy rehearsal (~0.3 s of CPU, between
+    # runs) saves a plot ~0.2 s, so spares stay heavy a while.
+    LIGHT_RUNS = 8
 
     def __init__(self, listener):
         self.listener = listener
