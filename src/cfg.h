@@ -38,6 +38,9 @@ struct cfg {
 	int max_files_per_session;
 	long max_request_bytes;
 	int max_connections;
+	int max_active_requests;
+	int header_timeout_s;
+	int body_timeout_s;
 	char *sandbox_image;
 	char *sandbox_runtime;		/* "" = the engine's default */
 	char *python_preload;		/* modules of the pre-loaded Python server; "" = none */

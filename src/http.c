@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,10 +21,16 @@
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
+#include "workers.h"
 
 #define MAX_PARAMS 4
 #define MAX_PATH 2048
 #define MAX_HEADERS 8
+/* I/O threads: parsing is cheap; two keep one busy callback from stalling all. */
+#define IO_THREADS 2
+/* Descriptors kept for everything but client connections: workers' engine
+ * calls, blobs, SQLite, runner channels. */
+#define FD_RESERVE 1024
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -34,8 +41,11 @@ struct http_server {
 	http_filter filter;
 	void *app;
 	struct sockaddr_storage addr;
+	struct workers *workers;	/* run the handlers */
 	pthread_mutex_t mu;
-	int handling;		/* handlers running now, under mu */
+	int handling;		/* requests handed to workers and not yet answered, under mu */
+	unsigned refused;	/* connections closed at the cap since the last log line, under mu */
+	long long refused_logged_ms;	/* when that line was last written, under mu */
 };
 
 struct http_req {
@@ -51,6 +61,7 @@ struct http_req {
 	int too_big;
 	int replied;
 	int unauthorized;	/* answered 401 once the body is drained */
+	int dispatched;		/* handed to a worker: the worker answers */
 	const char *deny_why;	/* why, for the log; never a credential */
 	char jwt_user[256];	/* sub of a verified token, or "" */
 	struct MHD_PostProcessor *pp;	/* HTTP_BODY_FORM */
@@ -431,6 +442,9 @@ first_call(struct http_req *req, const char *url)
 	const char *cl;
 	char details[96];
 
+	/* The header is in: from here the body's (and the reply's) progress counts. */
+	MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    (unsigned)cfg->body_timeout_s);
 	if (route_request(req, url) < 0)
 		return;
 	/*
@@ -454,6 +468,50 @@ first_call(struct http_req *req, const char *url)
 			http_reply_error(req, 400, "Invalid content type. Must be multipart/form-data.",
 			    NULL);
 	}
+}
+
+/*
+ * A worker runs the handler while MHD keeps the connection suspended (it
+ * neither reads it nor times it out).  The reply is queued on the suspended
+ * connection, which MHD allows from any thread; resuming hands it back to
+ * the I/O threads, and req belongs to them again from that call on.
+ */
+static void
+run_handler(void *arg)
+{
+	struct http_req *req = arg;
+	struct http_server *srv = req->srv;
+
+	if (!srv->filter || srv->filter(req, srv->app) == 0)
+		req->route->handler(req, srv->app);
+	if (!req->replied)
+		http_reply_error(req, 500, "Internal error", "the handler gave no answer");
+	pthread_mutex_lock(&srv->mu);
+	srv->handling--;
+	pthread_mutex_unlock(&srv->mu);
+	MHD_resume_connection(req->conn);
+}
+
+/* Hand a complete, admitted request to a worker; a 503 if none can take it. */
+static void
+dispatch(struct http_req *req)
+{
+	struct http_server *srv = req->srv;
+
+	req->dispatched = 1;
+	pthread_mutex_lock(&srv->mu);
+	srv->handling++;
+	pthread_mutex_unlock(&srv->mu);
+	MHD_suspend_connection(req->conn);
+	if (workers_submit(srv->workers, run_handler, req) == 0)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	srv->handling--;
+	pthread_mutex_unlock(&srv->mu);
+	log_error("http: no worker can take %s %s (out of memory or threads)", req->method,
+	    req->path);
+	http_reply_error(req, 503, "Service unavailable", "the server is out of threads or memory");
+	MHD_resume_connection(req->conn);
 }
 
 static enum MHD_Result
@@ -491,7 +549,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (req->replied)
+	if (req->replied || req->dispatched)
 		return MHD_YES;
 	if (req->unauthorized) {
 		log_warn("401 %s %s: %s", req->method, req->path, req->deny_why);
@@ -509,16 +567,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		http_reply_error(req, 400, "Malformed multipart/form-data body", NULL);
 		return MHD_YES;
 	}
-	pthread_mutex_lock(&srv->mu);
-	srv->handling++;
-	pthread_mutex_unlock(&srv->mu);
-	if (!srv->filter || srv->filter(req, srv->app) == 0)
-		req->route->handler(req, srv->app);
-	pthread_mutex_lock(&srv->mu);
-	srv->handling--;
-	pthread_mutex_unlock(&srv->mu);
-	if (!req->replied)
-		http_reply_error(req, 500, "Internal error", "the handler gave no answer");
+	dispatch(req);
 	return MHD_YES;
 }
 
@@ -548,9 +597,36 @@ request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/*
+ * A flood at the connection cap makes MHD say so once per connection; one
+ * line every 10 s with a count keeps the log readable and cheap.
+ */
+static int
+refusal_logged(struct http_server *srv, const char *msg)
+{
+	long long now = clock_mono_ms();
+	unsigned n;
+
+	if (!strstr(msg, "connection limit"))
+		return 0;
+	pthread_mutex_lock(&srv->mu);
+	n = ++srv->refused;
+	if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
+		pthread_mutex_unlock(&srv->mu);
+		return 1;
+	}
+	srv->refused_logged_ms = now;
+	srv->refused = 0;
+	pthread_mutex_unlock(&srv->mu);
+	log_warn("http: %u connection(s) closed at once: CI_MAX_CONNECTIONS=%d are open",
+	    n, srv->cfg->max_connections);
+	return 1;
+}
+
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+	struct http_server *srv = cls;
 	char msg[512];
 	size_t n;
 
@@ -558,7 +634,8 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	log_warn("http: %s", msg);
+	if (!refusal_logged(srv, msg))
+		log_warn("http: %s", msg);
 }
 
 static int
@@ -581,12 +658,47 @@ resolve_listen(struct http_server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The connection cap that fits the descriptor limit: raise the soft limit
+ * to the hard one, keep FD_RESERVE for everything else, and say so when
+ * CI_MAX_CONNECTIONS had to come down.
+ */
+static unsigned
+connection_cap(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections + FD_RESERVE, fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return (unsigned)cfg->max_connections;
+	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= want)
+		return (unsigned)cfg->max_connections;
+	fit = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
+	log_warn("http: CI_MAX_CONNECTIONS=%d lowered to %lu: the descriptor limit is %lu "
+	    "(raise it, e.g. LimitNOFILE= or docker run --ulimit nofile=)", cfg->max_connections,
+	    (unsigned long)fit, (unsigned long)rl.rlim_cur);
+	return (unsigned)fit;
+}
+
+static void
+server_free(struct http_server *srv)
+{
+	workers_free(srv->workers);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
+
 struct http_server *
 http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_route *routes,
     size_t nroutes, http_filter filter, void *app, char *err, size_t errlen)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
 
 	if (!srv) {
@@ -600,16 +712,24 @@ http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_r
 	srv->nroutes = nroutes;
 	srv->app = app;
 	srv->filter = filter;
+	if (!(srv->workers = workers_new((size_t)cfg->max_active_requests))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (resolve_listen(srv, err, errlen) < 0)
 		goto fail;
 	if (srv->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	/* The logger goes first, or MHD logs the options before it by itself. */
+	/*
+	 * The logger goes first, or MHD logs the options before it by itself.
+	 * The daemon-wide timeout is the header's; first_call() sets the body's.
+	 */
 	srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)IO_THREADS,
+	    MHD_OPTION_CONNECTION_LIMIT, connection_cap(cfg),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->header_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
 	    MHD_OPTION_END);
 	if (!srv->d) {
@@ -619,7 +739,7 @@ http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_r
 	}
 	return srv;
 fail:
-	free(srv);
+	server_free(srv);
 	return NULL;
 }
 
@@ -658,7 +778,12 @@ http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	/*
+	 * Workers first: each resumes its connection before it ends, and MHD
+	 * must not be stopped with a connection still suspended under a worker.
+	 */
+	workers_free(srv->workers);
+	srv->workers = NULL;
 	MHD_stop_daemon(srv->d);
-	pthread_mutex_destroy(&srv->mu);
-	free(srv);
+	server_free(srv);
 }

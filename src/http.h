@@ -1,8 +1,11 @@
 /*
- * The HTTP server: libmicrohttpd in thread-per-connection mode (handlers may
- * block for a whole exec), a route table, path normalisation (`//` folded,
- * every route also under /v1), body size caps and the auth gate.  Handlers
- * see an opaque request and answer with exactly one reply.
+ * The HTTP server: libmicrohttpd's epoll loop on two I/O threads reads
+ * requests; a complete one is suspended and handed to a worker thread
+ * (handlers may block for a whole exec), so a slow or idle client costs a
+ * descriptor and a few KB, never a thread.  Also: a route table, path
+ * normalisation (`//` folded, every route also under /v1), header and body
+ * timeouts, body size caps and the auth gate.  Handlers see an opaque
+ * request and answer with exactly one reply.
  */
 #ifndef CIP_HTTP_H
 #define CIP_HTTP_H

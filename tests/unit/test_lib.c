@@ -1,8 +1,10 @@
-/* src/lib: the path rule every layer shares, and write_all. */
+/* src/lib: the path rule every layer shares, write_all, and the worker pool. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include "names.h"
 #include "relpath.h"
 #include "suites.h"
+#include "workers.h"
 
 static size_t
 segs(const char *p)
@@ -73,6 +76,83 @@ START_TEST(write_all_writes_everything_or_says_why)
 }
 END_TEST
 
+struct tally {
+	pthread_mutex_t mu;
+	int order[64];
+	int n, running, most_running;
+};
+
+struct tally_job {
+	struct tally *t;
+	int id;
+};
+
+static void
+count_job(void *arg)
+{
+	struct tally_job *j = arg;
+	struct tally *t = j->t;
+
+	pthread_mutex_lock(&t->mu);
+	t->running++;
+	if (t->running > t->most_running)
+		t->most_running = t->running;
+	pthread_mutex_unlock(&t->mu);
+	usleep(2000);
+	pthread_mutex_lock(&t->mu);
+	t->running--;
+	t->order[t->n++] = j->id;
+	pthread_mutex_unlock(&t->mu);
+}
+
+static struct tally *
+run_jobs(size_t max_threads, int njobs, size_t *threads_made)
+{
+	static struct tally_job jobs[64];
+	struct tally *t = calloc(1, sizeof(*t));
+	struct workers *w = workers_new(max_threads);
+	int i;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(w);
+	pthread_mutex_init(&t->mu, NULL);
+	for (i = 0; i < njobs; i++) {
+		jobs[i].t = t;
+		jobs[i].id = i;
+		ck_assert_int_eq(workers_submit(w, count_job, &jobs[i]), 0);
+	}
+	*threads_made = workers_threads(w);
+	workers_free(w);	/* runs every queued job first */
+	return t;
+}
+
+START_TEST(workers_run_every_job_within_their_cap)
+{
+	size_t made;
+	struct tally *t = run_jobs(3, 40, &made);
+
+	ck_assert_int_eq(t->n, 40);
+	ck_assert_int_le(t->most_running, 3);
+	ck_assert_uint_le(made, 3);
+	ck_assert_uint_ge(made, 1);
+	free(t);
+}
+END_TEST
+
+START_TEST(one_worker_runs_jobs_in_order)
+{
+	size_t made;
+	struct tally *t = run_jobs(1, 20, &made);
+	int i;
+
+	ck_assert_uint_eq(made, 1);
+	ck_assert_int_eq(t->n, 20);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(t->order[i], i);
+	free(t);
+}
+END_TEST
+
 Suite *
 suite_lib(void)
 {
@@ -83,6 +163,8 @@ suite_lib(void)
 	tcase_add_test(tc, escapes_and_empty_segments_break_the_rule);
 	tcase_add_test(tc, names_apply_the_rule_and_their_own_limits);
 	tcase_add_test(tc, write_all_writes_everything_or_says_why);
+	tcase_add_test(tc, workers_run_every_job_within_their_cap);
+	tcase_add_test(tc, one_worker_runs_jobs_in_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
