@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -31,6 +32,12 @@
 /* Descriptors kept for everything but client connections: workers' engine
  * calls, blobs, SQLite, runner channels. */
 #define FD_RESERVE 1024
+/*
+ * Connections MHD accepts past the cap, to answer them 503 and close: at
+ * its own limit MHD stops accepting, and a flood would wait in the kernel's
+ * backlog instead of being told.
+ */
+#define REFUSAL_SLACK 1024
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -44,7 +51,9 @@ struct http_server {
 	struct workers *workers;	/* run the handlers */
 	pthread_mutex_t mu;
 	int handling;		/* requests handed to workers and not yet answered, under mu */
-	unsigned refused;	/* connections closed at the cap since the last log line, under mu */
+	unsigned cap;		/* CI_MAX_CONNECTIONS, or lower to fit the descriptor limit */
+	unsigned open;		/* connections open now, under mu */
+	unsigned refused;	/* connections refused at the cap since the last log line, under mu */
 	long long refused_logged_ms;	/* when that line was last written, under mu */
 };
 
@@ -597,36 +606,9 @@ request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/*
- * A flood at the connection cap makes MHD say so once per connection; one
- * line every 10 s with a count keeps the log readable and cheap.
- */
-static int
-refusal_logged(struct http_server *srv, const char *msg)
-{
-	long long now = clock_mono_ms();
-	unsigned n;
-
-	if (!strstr(msg, "connection limit"))
-		return 0;
-	pthread_mutex_lock(&srv->mu);
-	n = ++srv->refused;
-	if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
-		pthread_mutex_unlock(&srv->mu);
-		return 1;
-	}
-	srv->refused_logged_ms = now;
-	srv->refused = 0;
-	pthread_mutex_unlock(&srv->mu);
-	log_warn("http: %u connection(s) closed at once: CI_MAX_CONNECTIONS=%d are open",
-	    n, srv->cfg->max_connections);
-	return 1;
-}
-
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-	struct http_server *srv = cls;
 	char msg[512];
 	size_t n;
 
@@ -634,8 +616,68 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	if (!refusal_logged(srv, msg))
-		log_warn("http: %s", msg);
+	log_warn("http: %s", msg);
+}
+
+/* One log line per 10 s with a count: a flood must not flood the log. */
+static void
+log_refusal(struct http_server *srv)
+{
+	long long now = clock_mono_ms();
+	unsigned n;
+
+	pthread_mutex_lock(&srv->mu);
+	n = ++srv->refused;
+	if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
+		pthread_mutex_unlock(&srv->mu);
+		return;
+	}
+	srv->refused_logged_ms = now;
+	srv->refused = 0;
+	pthread_mutex_unlock(&srv->mu);
+	log_warn("http: %u connection(s) refused with 503: CI_MAX_CONNECTIONS=%u are open", n,
+	    srv->cap);
+}
+
+/*
+ * A connection past the cap gets a 503 at once and is shut down; MHD then
+ * reads its end and closes it.  The reply is small enough for any socket
+ * buffer, so the one non-blocking send writes it whole or the client is
+ * already gone.
+ */
+static void
+refuse_connection(struct http_server *srv, struct MHD_Connection *conn)
+{
+	static const char reply[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\n"
+	    "Content-Length: 64\r\n\r\n"
+	    "{\"error\":\"Service unavailable\",\"details\":\"too many connections\"}";
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	log_refusal(srv);
+	if (!ci)
+		return;
+	if (send(ci->connect_fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("http: refusing a connection: %s", strerror(errno));
+	shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+static void
+notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	int over;
+
+	pthread_mutex_lock(&srv->mu);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		over = ++srv->open > srv->cap;
+	else
+		over = 0, srv->open--;
+	pthread_mutex_unlock(&srv->mu);
+	if (over)
+		refuse_connection(srv, conn);
 }
 
 static int
@@ -659,30 +701,34 @@ resolve_listen(struct http_server *srv, char *err, size_t errlen)
 }
 
 /*
- * The connection cap that fits the descriptor limit: raise the soft limit
- * to the hard one, keep FD_RESERVE for everything else, and say so when
- * CI_MAX_CONNECTIONS had to come down.
+ * Fit the cap to the descriptor limit: raise the soft limit toward the hard
+ * one, keep FD_RESERVE for everything else, and say so when
+ * CI_MAX_CONNECTIONS had to come down.  Returns MHD's own limit: the cap
+ * plus the slack that lets refusals be answered.
  */
 static unsigned
-connection_cap(const struct cfg *cfg)
+fit_connection_cap(struct http_server *srv)
 {
+	const struct cfg *cfg = srv->cfg;
 	struct rlimit rl;
-	rlim_t want = (rlim_t)cfg->max_connections + FD_RESERVE, fit;
+	rlim_t want = (rlim_t)cfg->max_connections + REFUSAL_SLACK + FD_RESERVE, avail;
 
+	srv->cap = (unsigned)cfg->max_connections;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return (unsigned)cfg->max_connections;
+		return srv->cap + REFUSAL_SLACK;
 	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur >= want)
-		return (unsigned)cfg->max_connections;
-	fit = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
-	log_warn("http: CI_MAX_CONNECTIONS=%d lowered to %lu: the descriptor limit is %lu "
-	    "(raise it, e.g. LimitNOFILE= or docker run --ulimit nofile=)", cfg->max_connections,
-	    (unsigned long)fit, (unsigned long)rl.rlim_cur);
-	return (unsigned)fit;
+		return srv->cap + REFUSAL_SLACK;
+	avail = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
+	srv->cap = (unsigned)(avail - avail / 5);
+	log_warn("http: CI_MAX_CONNECTIONS=%d lowered to %u: the descriptor limit is %lu "
+	    "(raise it: LimitNOFILE=, docker run --ulimit nofile=)", cfg->max_connections,
+	    srv->cap, (unsigned long)rl.rlim_cur);
+	return (unsigned)avail;
 }
 
 static void
@@ -725,10 +771,11 @@ http_start(const struct cfg *cfg, const struct jwt_key *jwt, const struct http_r
 	 * The daemon-wide timeout is the header's; first_call() sets the body's.
 	 */
 	srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)IO_THREADS,
-	    MHD_OPTION_CONNECTION_LIMIT, connection_cap(cfg),
+	    MHD_OPTION_CONNECTION_LIMIT, fit_connection_cap(srv),
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->header_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
 	    MHD_OPTION_END);

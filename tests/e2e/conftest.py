@@ -100,9 +100,10 @@ class Daemon:
         self.env.update({k: str(v) for k, v in env.items()})
         self.proc = None
 
-    def start(self, wait=True):
+    def start(self, wait=True, wrapper=()):
+        """wrapper: a command the daemon runs under (prlimit ..., say)."""
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([PROXY], env=self.env, stdout=self.log,
+        self.proc = subprocess.Popen([*wrapper, PROXY], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         if wait:
             self.wait_healthy()
