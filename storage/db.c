@@ -176,7 +176,26 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-/* Step a statement that returns no rows; 0 or -EIO. */
+/*
+ * The -errno of a failed SQLite call: a full disk and a lock held past the
+ * busy timeout are passing conditions the caller reports as such (507,
+ * 503), not as a broken store.
+ */
+static int
+sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	default:
+		return -EIO;
+	}
+}
+
+/* Step a statement that returns no rows; 0, -ENOENT if it changed none, or sqlite_errno. */
 static int
 step_done(struct db *db, sqlite3_stmt *st)
 {
@@ -184,7 +203,7 @@ step_done(struct db *db, sqlite3_stmt *st)
 
 	if (rc != SQLITE_DONE) {
 		log_error("sqlite: %s", sqlite3_errmsg(db->h));
-		return -EIO;
+		return sqlite_errno(rc);
 	}
 	return sqlite3_changes(db->h) > 0 ? 0 : -ENOENT;
 }
