@@ -9,6 +9,13 @@
 
 #include "sessions_int.h"
 
+/*
+ * A blob written by this process with no row is swept after this long: a
+ * store holds its blob without a row at most for one database write (the
+ * 5 s busy timeout), so an hour is never one still in progress.
+ */
+#define ORPHAN_GRACE_MS (3600LL * 1000)
+
 struct sweep_count {
 	struct sessions *sm;
 	int expired, busy;
@@ -69,11 +76,12 @@ sessions_sweep(struct sessions *sm)
 		evict_idle(sm, now - (long long)(c->container_idle_min * 60000.0));
 	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
 	    expire_file, &n);
+	n.files += files_sweep_orphans(sm->db, sm->blobs, ORPHAN_GRACE_MS);
 	metrics_sessions_ended(sm->mx, n.expired, 0);
 	metrics_sweep_done(sm->mx);
 	if (n.expired || n.busy || n.files)
 		log_info("sweep: %d session(s) expired, %d mid-run left for the next sweep, "
-		    "%ld file(s) past retention deleted", n.expired, n.busy, n.files);
+		    "%ld file(s) past retention or orphaned deleted", n.expired, n.busy, n.files);
 }
 
 /* The sweeper thread: a sweep every CI_SWEEP_INTERVAL_SECONDS until stopped. */
