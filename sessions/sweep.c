@@ -1,7 +1,8 @@
 /*
- * The sweeper: sessions past their TTL end (never one mid-run), idle
- * sessions give back their container, files past retention are deleted; on
- * a thread that wakes every CI_SWEEP_INTERVAL_SECONDS.
+ * The sweeper: sessions past their TTL end (never one mid-run), deletes a
+ * crash interrupted are finished, idle sessions give back their container,
+ * files past retention and blobs no row names are deleted; on a thread
+ * that wakes every CI_SWEEP_INTERVAL_SECONDS.
  */
 #include "config.h"
 
@@ -52,6 +53,19 @@ expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
 	return 0;
 }
 
+/* Finish a delete a crash or a failure interrupted (sessions.c session_finish_delete). */
+static int
+finish_deleted(const struct db_session *row, long files, long long bytes, void *ctx)
+{
+	struct sweep_count *n = ctx;
+
+	if (session_finish_delete(n->sm, row) == 0) {
+		log_info("session %s: its interrupted delete finished (%ld file(s))", row->id, files);
+		n->files += files;
+	}
+	return 0;
+}
+
 /* Delete a file past retention and count it. */
 static int
 expire_file(const struct db_file *f, void *ctx)
@@ -72,6 +86,7 @@ sessions_sweep(struct sessions *sm)
 	long long now = clock_wall_ms();
 
 	db_session_expired(sm->db, now, session_ttl_ms(c), c->session_ttl_idle, expire_one, &n);
+	db_session_in_state(sm->db, "deleted", finish_deleted, &n);
 	if (c->container_idle_min > 0)
 		evict_idle(sm, now - (long long)(c->container_idle_min * 60000.0));
 	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),

@@ -447,6 +447,21 @@ db_session_expired(struct db *db, long long now_ms, long long ttl_ms, int idle,
 }
 
 int
+db_session_in_state(struct db *db, const char *state, db_session_cb cb, void *ctx)
+{
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&db->mu);
+	if (!(st = prep(db, "SELECT " SESSION_COLS_S " FROM sessions s LEFT JOIN files f"
+	    " ON f.bucket = s.id WHERE s.state = ? GROUP BY s.id"))) {
+		pthread_mutex_unlock(&db->mu);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+	return session_query(db, st, cb, ctx);
+}
+
+int
 db_session_touch(struct db *db, const char *id, long long now_ms)
 {
 	sqlite3_stmt *st;

@@ -55,6 +55,8 @@ int db_session_list(struct db *db, db_session_cb cb, void *ctx);
  */
 int db_session_expired(struct db *db, long long now_ms, long long ttl_ms, int idle,
     db_session_cb cb, void *ctx);
+/* Sessions in state (e.g. "deleted": a delete not finished), whatever their age. */
+int db_session_in_state(struct db *db, const char *state, db_session_cb cb, void *ctx);
 
 /* A stored file: its bytes are the blob bucket/id (blobs.h). */
 struct db_file {
