@@ -185,6 +185,7 @@ def test_full_disk_upload_is_507_leaves_nothing_and_recovers(small_fs, make_daem
     rows = check_storage(d)
 
     r = upload(d, [("big.bin", os.urandom(1 << 20))])
+    print("upload on a full disk:", r.status, r.raw[:200])
     body = json_error(r, 507)
     assert "storage" in (body["error"] + body.get("details", "")).lower(), body
     r = upload(d, [("a.txt", b"a"), ("big.bin", os.urandom(1 << 20))], path="/upload/batch")
@@ -225,6 +226,7 @@ def test_full_disk_during_output_capture(small_fs, make_daemon):
     names = {f["name"]: f for f in r["files"]}
     delivery = r.get("artifact_delivery")
     assert delivery, r
+    print("capture on a full disk:", delivery, sorted(names))
     assert delivery["code"] == "artifact_delivery_failed"
     assert delivery["attempted"] == 3 and delivery["failed"] >= 1
     assert delivery["delivered"] == len(names) and delivery["status"] in ("partial", "failed")
@@ -264,6 +266,7 @@ def test_database_volume_full(small_fs, make_daemon):
         seen.append(r.status)
         if r.status != 200:
             json_error(r, 507, 503)
+    print("statuses with the database volume full:", seen)
     assert set(seen) - {200}, f"the database never filled: {seen}"
     health = d.request("GET", "/health", key=None)
     assert health.status in (200, 503) and health.json()["status"] in ("ok", "unavailable")
@@ -345,6 +348,7 @@ def test_kill9_mid_capture(make_daemon):
     restart_after_kill(d)
     t.join(timeout=60)
     assert not t.is_alive()
+    print("mid-capture client saw:", out)
     # The client saw the connection end, not a reply that claims success.
     assert "e" in out or out["r"].status >= 500, out
     rows = check_storage(d)
@@ -473,6 +477,7 @@ def test_runner_killed_mid_run(make_daemon):
     docker("kill", "--signal=KILL", cid)
     t.join(timeout=60)
     assert not t.is_alive()
+    print("runner killed mid-run:", out["r"].status, out["r"].raw)
     body = json_error(out["r"], 502, 503)
     assert "sandbox" in body["error"] or "sandbox" in body.get("details", ""), body
     r = d.exec("print(open('mine.txt').read())", session=sid)
@@ -528,6 +533,7 @@ def test_database_locked_by_another_process(make_daemon, seconds):
         out = requests_under_lock(d, sid, up)
     finally:
         timer.join()
+    print(f"lock held {seconds} s:", {k: (r.status, r.raw[:120]) for k, r in out.items()})
     for name, r in out.items():
         if r.status == 200:
             continue
