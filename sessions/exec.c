@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,14 +196,24 @@ sessions_exec(struct sessions *sm, const struct caller *who, const struct exec_r
 	    hooks ? hooks->tools : NULL };
 	struct db_session row;
 	struct session *s;
-	int rc, lost, attempt;
+	int rc, lost, attempt, r;
 
 	memset(res, 0, sizeof(*res));
 	/* A refused input creates nothing: no session, no container. */
 	if ((rc = check_inputs(sm, who, req, why, whylen)) != SESS_OK)
 		return rc;
 	for (attempt = 0;; attempt++) {
-		if (registry_resolve(sm, who, req, &row, &res->created) < 0) {
+		if ((r = registry_resolve(sm, who, req, &row, &res->created)) < 0) {
+			/* A full disk or a lock held elsewhere passes: say which. */
+			if (r == -ENOSPC) {
+				snprintf(why, whylen, "the session store is full");
+				return SESS_EFULL;
+			}
+			if (r == -EBUSY) {
+				snprintf(why, whylen, "the session store is locked by another "
+				    "process; try again");
+				return SESS_ESTOREBUSY;
+			}
 			snprintf(why, whylen, "session store unavailable");
 			return SESS_EINTERNAL;
 		}

@@ -58,18 +58,79 @@ wait_ms(struct pool *p, long ms)
 	pthread_cond_timedwait(&p->cv, &p->mu, &until);
 }
 
-/* Close a pooled sandbox's channel and remove its container, logging why. */
-static void
+/*
+ * Remove a pooled sandbox's container and close its channel, logging why;
+ * its DOCKER_* code.  With the engine away (DOCKER_EUNAVAIL) sb is left
+ * whole, for the caller to keep and try again: dropped, its container
+ * would be left behind.
+ */
+static int
 discard(struct pool *p, struct sandbox *sb, const char *why)
 {
 	struct docker_err err = { 0, "" };
+	int rc = sandbox_remove(p->sbx, sb->id, &err);
 
+	if (rc == DOCKER_EUNAVAIL) {
+		log_warn("pool: container %.12s not removed yet (%s): %s", sb->id, why, err.msg);
+		return rc;
+	}
 	channel_close(sb->ch);
 	sb->ch = NULL;
-	if (sandbox_remove(p->sbx, sb->id, &err) != DOCKER_OK)
+	if (rc != DOCKER_OK)
 		log_error("pool: cannot remove container %.12s: %s", sb->id, err.msg);
 	else
 		log_info("pool: container %.12s removed (%s)", sb->id, why);
+	return rc;
+}
+
+/*
+ * Put back sandboxes discard could not remove, for a later try; caller
+ * holds p->mu.  One with no room left is let go: the next start removes it.
+ */
+static void
+keep_back(struct pool *p, const struct sandbox *sb, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (p->n < p->cfg->pool_size)
+			p->ready[p->n++] = sb[i];
+		else
+			channel_close(sb[i].ch);
+}
+
+/*
+ * Take out the ready sandboxes whose channel broke while they waited (the
+ * engine restarted, the runner died): removed, so the pool refills with
+ * working ones and pool_size counts only those.  Caller holds p->mu.
+ */
+static void
+prune_broken(struct pool *p)
+{
+	struct sandbox *broken = NULL;
+	int i, n = 0, kept = 0;
+
+	for (i = 0; i < p->n; i++)
+		if (!channel_idle_ok(p->ready[i].ch))
+			n++;
+	if (n == 0 || !(broken = calloc((size_t)n, sizeof(*broken))))
+		return;
+	for (i = 0, n = 0; i < p->n; )
+		if (!channel_idle_ok(p->ready[i].ch)) {
+			broken[n++] = p->ready[i];
+			memmove(p->ready + i, p->ready + i + 1,
+			    (size_t)(--p->n - i) * sizeof(*p->ready));
+		} else {
+			i++;
+		}
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < n; i++)
+		if (discard(p, &broken[i], "its channel broke while it waited") == DOCKER_EUNAVAIL)
+			broken[kept++] = broken[i];
+	pthread_mutex_lock(&p->mu);
+	/* Only this thread adds to the pool: the room they left is still there. */
+	keep_back(p, broken, kept);
+	free(broken);
 }
 
 /* Make one sandbox with a reserved slot; 0 if it joined the pool. */
@@ -94,10 +155,12 @@ refill_one(struct pool *p)
 		    at_runner ? " (its runner did not answer)" : "", err.msg);
 		return -1;
 	}
-	if (!kept)
-		discard(p, &sb, "the pool is stopping");
-	else
+	if (!kept) {
+		if (discard(p, &sb, "the pool is stopping") == DOCKER_EUNAVAIL)
+			channel_close(sb.ch);	/* the next start removes it */
+	} else {
 		log_debug("pool: container %.12s ready", sb.id);
+	}
 	return 0;
 }
 
@@ -110,8 +173,10 @@ refill_main(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
+		prune_broken(p);
 		if (p->n >= p->cfg->pool_size) {
-			pthread_cond_wait(&p->cv, &p->mu);
+			/* Full: look again now and then, for sandboxes that died waiting. */
+			wait_ms(p, RECHECK_MS);
 			continue;
 		}
 		pthread_mutex_unlock(&p->mu);
@@ -175,7 +240,13 @@ pool_take(struct pool *p, struct sandbox *out)
 			*out = sb;
 			return 0;
 		}
-		discard(p, &sb, "its channel broke while it waited");
+		if (discard(p, &sb, "its channel broke while it waited") == DOCKER_EUNAVAIL) {
+			/* The engine is away: kept for the refill thread to remove later. */
+			pthread_mutex_lock(&p->mu);
+			keep_back(p, &sb, 1);
+			pthread_mutex_unlock(&p->mu);
+			return -1;
+		}
 	}
 }
 
@@ -219,7 +290,8 @@ pool_free(struct pool *p)
 	if (p->running)
 		pthread_join(p->thread, NULL);
 	for (i = 0; i < p->n; i++)
-		discard(p, &p->ready[i], "the proxy is stopping");
+		if (discard(p, &p->ready[i], "the proxy is stopping") == DOCKER_EUNAVAIL)
+			channel_close(p->ready[i].ch);	/* the next start removes it */
 	if (p->n)
 		log_info("pool: %d warm container(s) removed", p->n);
 	pthread_mutex_destroy(&p->mu);

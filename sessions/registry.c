@@ -108,7 +108,8 @@ find_row(struct sessions *sm, const struct caller *who, const char *id, struct d
 /*
  * The design's order: runtime_session_hint, body session_id, the bucket of
  * the files[] refs, else a new session (*created set), owned by who or,
- * if who names no one, by SESSIONS_ANONYMOUS.
+ * if who names no one, by SESSIONS_ANONYMOUS.  0, or the -errno of the
+ * failed insert (db.h: -ENOSPC, -EBUSY, -EIO).
  */
 int
 registry_resolve(struct sessions *sm, const struct caller *who, const struct exec_req *req,
@@ -116,6 +117,7 @@ registry_resolve(struct sessions *sm, const struct caller *who, const struct exe
 {
 	const char *owner = who->user ? who->user : SESSIONS_ANONYMOUS;
 	size_t i;
+	int rc;
 
 	*created = 0;
 	if (req->hint && req->hint[0] && strlen(req->hint) < DB_HINT_MAX &&
@@ -127,16 +129,16 @@ registry_resolve(struct sessions *sm, const struct caller *who, const struct exe
 		if (find_row(sm, who, req->files[i].bucket, row) == 0)
 			return 0;
 	memset(row, 0, sizeof(*row));
-	if (id_new(row->id) < 0)
-		return -1;
+	if ((rc = id_new(row->id)) < 0)
+		return rc;
 	*created = 1;
 	snprintf(row->user_id, sizeof(row->user_id), "%s", owner);
 	if (req->hint && strlen(req->hint) < DB_HINT_MAX)
 		snprintf(row->hint, sizeof(row->hint), "%s", req->hint);
 	row->created_at = row->last_used_at = clock_wall_ms();
 	strcpy(row->state, "active");
-	if (db_session_insert(sm->db, row) < 0)
-		return -1;
+	if ((rc = db_session_insert(sm->db, row)) < 0)
+		return rc;
 	metrics_session_created(sm->mx);
 	log_info("session %s created for user %s", row->id, owner);
 	return 0;

@@ -189,24 +189,55 @@ static int
 delete_file_row(const struct db_file *f, void *ctx)
 {
 	struct delete_ctx *d = ctx;
+	int rc = files_delete(d->sm->db, d->sm->blobs, f->bucket, f->id);
 
-	if (files_delete(d->sm->db, d->sm->blobs, f->bucket, f->id) < 0)
+	/* Gone already: the sweeper finishing the same delete got there first. */
+	if (rc < 0 && rc != -ENOENT)
 		d->failed++;
+	return 0;
+}
+
+/*
+ * The rest of a delete, once the row says "deleted": the container it
+ * still names, the files, then the row, which goes last so that a crash or
+ * a failure anywhere before leaves the mark for the sweeper (which calls
+ * this again).  0, or -EIO with the row kept.
+ */
+int
+session_finish_delete(struct sessions *sm, const struct db_session *row)
+{
+	struct delete_ctx d = { sm, 0 };
+	struct docker_err err = { 0, "" };
+	int rc;
+
+	if (row->container_id[0] && (rc = sandbox_remove(&sm->sbx, row->container_id, &err)) !=
+	    DOCKER_OK && rc != DOCKER_ENOTFOUND) {
+		log_error("session %s: %s", row->id, err.msg);
+		d.failed++;	/* the row keeps the container's id for the next try */
+	}
+	if (db_file_list(sm->db, row->id, delete_file_row, &d) < 0)
+		d.failed++;
+	if (!d.failed && (rc = db_session_delete(sm->db, row->id)) < 0 && rc != -ENOENT)
+		d.failed++;
+	if (d.failed) {
+		store_failed(sm, "delete all of its container, files and row", row->id);
+		return -EIO;
+	}
 	return 0;
 }
 
 /*
  * End the session id of user's (anyone's if user is NULL) with its
  * container and files.  -ENOENT if there is no such active session; -EIO
- * if it ended but storage kept some of it (logged and counted; file
- * retention removes what is left).
+ * if it ended but the engine or storage kept some of it (logged and
+ * counted; the sweeper finishes the delete).
  */
 int
 sessions_delete(struct sessions *sm, const char *id, const char *user)
 {
-	struct delete_ctx d = { sm, 0 };
 	struct db_session row;
 	struct session *s;
+	int rc;
 
 	if (!id_valid(id) || db_session_get(sm->db, id, &row) < 0 ||
 	    strcmp(row.state, "active") != 0 || (user && strcmp(user, row.user_id) != 0))
@@ -216,18 +247,22 @@ sessions_delete(struct sessions *sm, const char *id, const char *user)
 		session_retire(sm, s, "deleted", "the session was deleted");
 		pthread_mutex_unlock(&s->lock);
 		session_release(sm, s);
-	} else {
-		remove_uncached_container(sm, &row);
-	}
-	if (db_file_list(sm->db, id, delete_file_row, &d) < 0)
-		d.failed++;
-	if (db_session_delete(sm->db, id) < 0)
-		d.failed++;
-	metrics_sessions_ended(sm->mx, 0, 1);
-	if (d.failed) {
-		store_failed(sm, "delete all of its files and its row", id);
+	} else if (db_session_set_state(sm->db, id, "deleted") < 0) {
+		/* Without the mark nothing is deleted: a half-deleted session would live on. */
+		store_failed(sm, "record its deletion", id);
 		return -EIO;
 	}
+	metrics_sessions_ended(sm->mx, 0, 1);
+	/* Again: a container the engine would not remove is still named there. */
+	if ((rc = db_session_get(sm->db, id, &row)) == -ENOENT)
+		goto done;	/* the sweeper finished it meanwhile */
+	if (rc < 0 || strcmp(row.state, "deleted") != 0) {
+		store_failed(sm, "record its deletion", id);
+		return -EIO;
+	}
+	if (session_finish_delete(sm, &row) < 0)
+		return -EIO;
+done:
 	log_info("session %s deleted with its files", id);
 	return 0;
 }

@@ -27,6 +27,8 @@ enum sess_rc {
 	SESS_EINTERNAL = -4,	/* out of memory, database failure: 500 */
 	SESS_EINPUT = -5,	/* a files[] ref that does not exist (any more): 422 */
 	SESS_EBUSY = -6,	/* every container is busy at CI_MAX_LIVE_CONTAINERS: 503 */
+	SESS_EFULL = -7,	/* the session store's disk is full: 507 */
+	SESS_ESTOREBUSY = -8,	/* another process holds the database's lock: 503 */
 };
 
 /* A file the run created or changed, now stored in the session's bucket. */

@@ -98,6 +98,7 @@ long long session_ttl_ms(const struct cfg *c);
 void session_retire(struct sessions *sm, struct session *s, const char *state,
     const char *why);
 void remove_uncached_container(struct sessions *sm, const struct db_session *row);
+int session_finish_delete(struct sessions *sm, const struct db_session *row);
 
 /* registry.c */
 struct session *registry_get(struct sessions *sm, const struct db_session *row);

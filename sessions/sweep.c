@@ -1,13 +1,21 @@
 /*
- * The sweeper: sessions past their TTL end (never one mid-run), idle
- * sessions give back their container, files past retention are deleted; on
- * a thread that wakes every CI_SWEEP_INTERVAL_SECONDS.
+ * The sweeper: sessions past their TTL end (never one mid-run), deletes a
+ * crash interrupted are finished, idle sessions give back their container,
+ * files past retention and blobs no row names are deleted; on a thread
+ * that wakes every CI_SWEEP_INTERVAL_SECONDS.
  */
 #include "config.h"
 
 #include <time.h>
 
 #include "sessions_int.h"
+
+/*
+ * A blob written by this process with no row is swept after this long: a
+ * store holds its blob without a row at most for one database write (the
+ * 5 s busy timeout), so an hour is never one still in progress.
+ */
+#define ORPHAN_GRACE_MS (3600LL * 1000)
 
 struct sweep_count {
 	struct sessions *sm;
@@ -45,6 +53,19 @@ expire_one(const struct db_session *row, long files, long long bytes, void *ctx)
 	return 0;
 }
 
+/* Finish a delete a crash or a failure interrupted (sessions.c session_finish_delete). */
+static int
+finish_deleted(const struct db_session *row, long files, long long bytes, void *ctx)
+{
+	struct sweep_count *n = ctx;
+
+	if (session_finish_delete(n->sm, row) == 0) {
+		log_info("session %s: its interrupted delete finished (%ld file(s))", row->id, files);
+		n->files += files;
+	}
+	return 0;
+}
+
 /* Delete a file past retention and count it. */
 static int
 expire_file(const struct db_file *f, void *ctx)
@@ -65,15 +86,17 @@ sessions_sweep(struct sessions *sm)
 	long long now = clock_wall_ms();
 
 	db_session_expired(sm->db, now, session_ttl_ms(c), c->session_ttl_idle, expire_one, &n);
+	db_session_in_state(sm->db, "deleted", finish_deleted, &n);
 	if (c->container_idle_min > 0)
 		evict_idle(sm, now - (long long)(c->container_idle_min * 60000.0));
 	db_file_older(sm->db, now - (long long)(c->file_retention_h * 3600000.0),
 	    expire_file, &n);
+	n.files += files_sweep_orphans(sm->db, sm->blobs, ORPHAN_GRACE_MS);
 	metrics_sessions_ended(sm->mx, n.expired, 0);
 	metrics_sweep_done(sm->mx);
 	if (n.expired || n.busy || n.files)
 		log_info("sweep: %d session(s) expired, %d mid-run left for the next sweep, "
-		    "%ld file(s) past retention deleted", n.expired, n.busy, n.files);
+		    "%ld file(s) past retention or orphaned deleted", n.expired, n.busy, n.files);
 }
 
 /* The sweeper thread: a sweep every CI_SWEEP_INTERVAL_SECONDS until stopped. */

@@ -216,7 +216,10 @@ sess_http_status(int rc)
 	case SESS_EINPUT:
 		return 422;
 	case SESS_EUNAVAIL:
+	case SESS_ESTOREBUSY:
 		return 503;
+	case SESS_EFULL:
+		return 507;
 	case SESS_EENGINE:
 	case SESS_ESANDBOX:
 		return 502;
@@ -343,6 +346,8 @@ handle_exec(struct http_req *req, void *appv)
 		reply_retry(req, "sandboxes_busy", err, BUSY_RETRY_S);
 	else if (rc == SESS_EUNAVAIL)
 		reply_retry(req, "engine_unavailable", err, ENGINE_RETRY_S);
+	else if (rc == SESS_ESTOREBUSY)
+		reply_retry(req, "storage_busy", err, BUSY_RETRY_S);
 	else
 		http_reply_error(req, sess_http_status(rc), err, NULL);
 	exec_result_free(&res);

@@ -246,6 +246,7 @@ store_upload(struct app *app, const struct http_req *req, const struct http_part
 	    .owner = request_user(req, NULL), .read_only = read_only };
 	const char *problem;
 	struct db_file row;
+	int rc;
 
 	if (p->too_big) {
 		*why = "File size limit exceeded";
@@ -255,7 +256,17 @@ store_upload(struct app *app, const struct http_req *req, const struct http_part
 		*why = problem;
 		return 400;
 	}
-	if (files_store_named(app->db, app->blobs, &nf, p->data, p->len, &row) < 0) {
+	if ((rc = files_store_named(app->db, app->blobs, &nf, p->data, p->len, &row)) < 0) {
+		log_error("upload: %s not stored: %s", p->filename, strerror(-rc));
+		/* Nothing was kept (files.h): the client may send it again later. */
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			*why = "Insufficient storage: the file store is full";
+			return 507;
+		}
+		if (rc == -EBUSY) {
+			*why = "the file store is busy; try again";
+			return 503;
+		}
 		*why = "the file store did not take the file";
 		return 500;
 	}
@@ -263,6 +274,15 @@ store_upload(struct app *app, const struct http_req *req, const struct http_part
 	log_info("upload: %s stored as %s/%s (%lld bytes%s)", row.name, bucket, row.id,
 	    row.size, read_only ? ", read-only" : "");
 	return 0;
+}
+
+/* A store failure: 503 (a lock held elsewhere) says when to come back. */
+static void
+reply_store_error(struct http_req *req, int status, const char *why)
+{
+	if (status == 503)
+		http_add_header(req, "Retry-After", "2");
+	http_reply_error(req, status, why, NULL);
 }
 
 static int
@@ -317,7 +337,7 @@ handle_upload(struct http_req *req, void *appv)
 		if (status == 400)
 			http_reply_error(req, 400, "Invalid file name", why);
 		else if (status)
-			http_reply_error(req, status, why, NULL);
+			reply_store_error(req, status, why);
 		else
 			http_reply_error(req, 400, "No file uploaded", "send a multipart part named file");
 		return;
@@ -338,6 +358,7 @@ handle_upload_batch(struct http_req *req, void *appv)
 	const char *why;
 	char bucket[ID_LEN + 1], id[ID_LEN + 1];
 	int read_only = is_true(http_req_field(req, "read_only")), ok = 0, bad = 0, limited = 0;
+	int status = 0, store_status = 0;
 	size_t i;
 
 	if (id_new(bucket) < 0) {
@@ -354,13 +375,16 @@ handle_upload_batch(struct http_req *req, void *appv)
 		if (ok + bad >= cfg->max_files_per_session) {
 			limited = 1;
 			why = "Too many files in one batch";
-		} else if (store_upload(app, req, p, bucket, read_only, id, &why) == 0) {
+		} else if ((status = store_upload(app, req, p, bucket, read_only, id, &why)) == 0) {
 			json_object_object_add(f, "status", json_object_new_string("success"));
 			json_object_object_add(f, "fileId", json_object_new_string(id));
 			json_object_array_add(files, f);
 			ok++;
 			continue;
 		}
+		/* The store's own failure, not the file's: the batch's status if all failed. */
+		if (!limited && status >= 500)
+			store_status = status;
 		json_object_object_add(f, "status", json_object_new_string("error"));
 		json_object_object_add(f, "error", json_object_new_string(why));
 		json_object_array_add(files, f);
@@ -374,7 +398,9 @@ handle_upload_batch(struct http_req *req, void *appv)
 		json_object_object_add(o, "filesLimitReached", json_object_new_boolean(1));
 		json_object_object_add(o, "maxFiles", json_object_new_int(cfg->max_files_per_session));
 	}
-	http_reply_json(req, ok ? 200 : 400, o);
+	if (!ok && store_status == 503)
+		http_add_header(req, "Retry-After", "2");
+	http_reply_json(req, ok ? 200 : store_status ? store_status : 400, o);
 }
 
 /* GET /v1/librechat/files/{file_id}: download by id alone. */

@@ -155,7 +155,8 @@ reply_state(struct http_req *req, struct app *app, struct ptc_reply *r)
 		return;
 	}
 	if (r->rc != SESS_OK) {
-		http_reply_error(req, r->rc == SESS_EUNAVAIL || r->rc == SESS_EBUSY ? 503 :
+		http_reply_error(req, r->rc == SESS_EUNAVAIL || r->rc == SESS_EBUSY ||
+		    r->rc == SESS_ESTOREBUSY ? 503 : r->rc == SESS_EFULL ? 507 :
 		    r->rc == SESS_EINTERNAL ? 500 : 502, r->why, NULL);
 		return;
 	}

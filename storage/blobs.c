@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include "blobs.h"
+#include "clock.h"
 #include "fdio.h"
 #include "ids.h"
 
 struct blobs {
-	int dirfd;	/* <root>/blobs */
+	int dirfd;		/* <root>/blobs */
+	long long opened_ms;	/* wall clock at blobs_open */
 };
 
 /* Temporary files of writes a crash interrupted: nothing is writing yet. */
@@ -59,6 +61,7 @@ blobs_open(const char *root, struct blobs **out, char *err, size_t errlen)
 		return -EIO;
 	}
 	clear_tmp(b->dirfd);
+	b->opened_ms = clock_wall_ms();
 	*out = b;
 	return 0;
 }
@@ -158,5 +161,59 @@ blobs_remove(struct blobs *b, const char *bucket, const char *id)
 	snprintf(rel, sizeof(rel), "%s/%s", bucket, id);
 	if (unlinkat(b->dirfd, rel, 0) < 0 && errno != ENOENT)
 		return -errno;
+	return 0;
+}
+
+long long
+blobs_opened_ms(const struct blobs *b)
+{
+	return b->opened_ms;
+}
+
+/* Call cb for each blob of one bucket directory; non-zero if cb stopped. */
+static int
+walk_bucket(int root, const char *bucket, blobs_walk_cb cb, void *ctx)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd, stop = 0;
+
+	fd = openat(root, bucket, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!stop && (de = readdir(d))) {
+		if (!id_valid(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		stop = cb(bucket, de->d_name, (long long)st.st_mtim.tv_sec * 1000 +
+		    st.st_mtim.tv_nsec / 1000000, ctx);
+	}
+	closedir(d);
+	return stop;
+}
+
+int
+blobs_walk(struct blobs *b, blobs_walk_cb cb, void *ctx)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = dup(b->dirfd);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	/* dup shares the offset: start from the top whatever the last walk left. */
+	rewinddir(d);
+	while ((de = readdir(d)))
+		if (id_valid(de->d_name) && walk_bucket(b->dirfd, de->d_name, cb, ctx))
+			break;
+	closedir(d);
 	return 0;
 }

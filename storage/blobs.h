@@ -27,4 +27,11 @@ int blobs_open_read(struct blobs *b, const char *bucket, const char *id, int *fd
 /* Remove bucket/id; a missing blob is success. */
 CIP_MUST_CHECK int blobs_remove(struct blobs *b, const char *bucket, const char *id);
 
+/* One stored blob, with when it was last written (unix ms); non-zero stops the walk. */
+typedef int (*blobs_walk_cb)(const char *bucket, const char *id, long long mtime_ms, void *ctx);
+/* Call cb for every blob in the store; 0, or -errno if the store cannot be read. */
+int blobs_walk(struct blobs *b, blobs_walk_cb cb, void *ctx);
+/* When this process opened the store (unix ms): older blobs were written by another. */
+long long blobs_opened_ms(const struct blobs *b);
+
 #endif

@@ -176,7 +176,26 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-/* Step a statement that returns no rows; 0 or -EIO. */
+/*
+ * The -errno of a failed SQLite call: a full disk and a lock held past the
+ * busy timeout are passing conditions the caller reports as such (507,
+ * 503), not as a broken store.
+ */
+static int
+sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	default:
+		return -EIO;
+	}
+}
+
+/* Step a statement that returns no rows; 0, -ENOENT if it changed none, or sqlite_errno. */
 static int
 step_done(struct db *db, sqlite3_stmt *st)
 {
@@ -184,7 +203,7 @@ step_done(struct db *db, sqlite3_stmt *st)
 
 	if (rc != SQLITE_DONE) {
 		log_error("sqlite: %s", sqlite3_errmsg(db->h));
-		return -EIO;
+		return sqlite_errno(rc);
 	}
 	return sqlite3_changes(db->h) > 0 ? 0 : -ENOENT;
 }
@@ -424,6 +443,21 @@ db_session_expired(struct db *db, long long now_ms, long long ttl_ms, int idle,
 	}
 	sqlite3_bind_int64(st, 1, ttl_ms);
 	sqlite3_bind_int64(st, 2, now_ms);
+	return session_query(db, st, cb, ctx);
+}
+
+int
+db_session_in_state(struct db *db, const char *state, db_session_cb cb, void *ctx)
+{
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&db->mu);
+	if (!(st = prep(db, "SELECT " SESSION_COLS_S " FROM sessions s LEFT JOIN files f"
+	    " ON f.bucket = s.id WHERE s.state = ? GROUP BY s.id"))) {
+		pthread_mutex_unlock(&db->mu);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
 	return session_query(db, st, cb, ctx);
 }
 

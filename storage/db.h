@@ -2,7 +2,9 @@
  * The metadata store: SQLite in WAL mode, schema versioned with
  * PRAGMA user_version.  One connection behind a mutex (our load is small, and
  * it spares us SQLITE_BUSY between our own threads).  Returns 0 or -errno:
- * -ENOENT when a row is missing, -EIO when SQLite failed (logged here).
+ * -ENOENT when a row is missing; for a failed write -ENOSPC (disk full) or
+ * -EBUSY (another process held the lock past the 5 s busy timeout); -EIO
+ * when SQLite failed otherwise.  Failures are logged here.
  */
 #ifndef CIP_DB_H
 #define CIP_DB_H
@@ -53,6 +55,8 @@ int db_session_list(struct db *db, db_session_cb cb, void *ctx);
  */
 int db_session_expired(struct db *db, long long now_ms, long long ttl_ms, int idle,
     db_session_cb cb, void *ctx);
+/* Sessions in state (e.g. "deleted": a delete not finished), whatever their age. */
+int db_session_in_state(struct db *db, const char *state, db_session_cb cb, void *ctx);
 
 /* A stored file: its bytes are the blob bucket/id (blobs.h). */
 struct db_file {

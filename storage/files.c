@@ -60,6 +60,43 @@ files_store_named(struct db *db, struct blobs *b, const struct file_new *nf, con
 	return files_store(db, b, row, data, len);
 }
 
+struct orphans {
+	struct db *db;
+	struct blobs *b;
+	long long cutoff_ms;
+	long removed;
+};
+
+/* Remove one blob written before the cutoff if no row names it. */
+static int
+sweep_orphan(const char *bucket, const char *id, long long mtime_ms, void *ctx)
+{
+	struct orphans *o = ctx;
+	struct db_file row;
+
+	/* Only a row known missing: a database that failed to answer proves nothing. */
+	if (mtime_ms >= o->cutoff_ms || db_file_get(o->db, bucket, id, &row) != -ENOENT)
+		return 0;
+	if (blobs_remove(o->b, bucket, id) < 0)
+		return 0;
+	log_warn("file %s/%s: a blob no row names (an interrupted store or delete) removed",
+	    bucket, id);
+	o->removed++;
+	return 0;
+}
+
+long
+files_sweep_orphans(struct db *db, struct blobs *b, long long grace_ms)
+{
+	struct orphans o = { db, b, clock_wall_ms() - grace_ms, 0 };
+
+	/* Anything from before this process started is no store in progress. */
+	if (o.cutoff_ms < blobs_opened_ms(b))
+		o.cutoff_ms = blobs_opened_ms(b);
+	blobs_walk(b, sweep_orphan, &o);
+	return o.removed;
+}
+
 int
 files_delete(struct db *db, struct blobs *b, const char *bucket, const char *id)
 {

@@ -31,5 +31,12 @@ CIP_MUST_CHECK int files_store_named(struct db *db, struct blobs *b, const struc
     const void *data, size_t len, struct db_file *row);
 /* Delete a stored file: -ENOENT if there is none. */
 CIP_MUST_CHECK int files_delete(struct db *db, struct blobs *b, const char *bucket, const char *id);
+/*
+ * Remove the blobs no row names: left by a crash between a blob's rename
+ * and its row (any such blob older than this process), or by a delete
+ * whose unlink failed (older than grace_ms, which must outlast a store
+ * between its blob and its row).  The number removed.
+ */
+long files_sweep_orphans(struct db *db, struct blobs *b, long long grace_ms);
 
 #endif
