@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "docker_json.h"
@@ -118,9 +119,15 @@ docker_json_containers(const char *body, const char *key, docker_container_cb cb
 int
 docker_json_api_version(const char *v)
 {
-	int maj, min;
+	char *end, *mend;
+	long maj, min;
 
-	if (sscanf(v, "%d.%d", &maj, &min) != 2 || maj < 1 || min < 0 || min > 99)
+	/* strtol, not sscanf: a header "122222222222.43" must not overflow. */
+	maj = strtol(v, &end, 10);
+	if (end == v || *end != '.' || maj < 1 || maj > 99)
 		return 0;
-	return maj * 100 + min;
+	min = strtol(end + 1, &mend, 10);
+	if (mend == end + 1 || min < 0 || min > 99)
+		return 0;
+	return (int)(maj * 100 + min);
 }
