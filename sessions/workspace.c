@@ -56,7 +56,8 @@ parse_line(const char *v, size_t len, struct ws_entry *e)
 	e->size = strtoll(f[1], &num_end, 10);
 	if (num_end != f[2] - 1 || e->size < 0)
 		return 0;
-	if (f[5] - f[4] - 1 == 64)
+	/* Anything but 64 hex digits (a NUL inside, say) is no hash: the file counts as changed. */
+	if (f[5] - f[4] - 1 == 64 && strspn(f[4], "0123456789abcdef") >= 64)
 		memcpy(e->sha256, f[4], 64), e->sha256[64] = '\0';
 	else
 		strcpy(e->sha256, "-");
