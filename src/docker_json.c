@@ -35,7 +35,9 @@ docker_json_id(const char *body, char id[DOCKER_ID_MAX])
 	struct json_object *resp = body ? json_tokener_parse(body) : NULL, *jid;
 	int rc = -1;
 
+	/* Only a string: null has no text (strlen(NULL)), an object's would be its JSON. */
 	if (resp && json_object_object_get_ex(resp, "Id", &jid) &&
+	    json_object_is_type(jid, json_type_string) &&
 	    strlen(json_object_get_string(jid)) < DOCKER_ID_MAX) {
 		strcpy(id, json_object_get_string(jid));
 		rc = 0;
