@@ -86,7 +86,9 @@ workspace_parse(const struct proto_msg *rep)
 	}
 	if (proto_get_u64(rep, "truncated", &t) == 0)
 		w->truncated = t != 0;
-	qsort(w->e, w->n, sizeof(*w->e), by_path);
+	/* An empty reply leaves e NULL, which qsort may not be given even for 0 entries. */
+	if (w->n)
+		qsort(w->e, w->n, sizeof(*w->e), by_path);
 	return w;
 }
 
