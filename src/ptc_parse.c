@@ -212,6 +212,8 @@ ptc_calls_parse(const struct ptc_tool *tools, size_t ntools, const char *line, s
 	}
 	for (i = 0; i < n; i++) {
 		c = json_object_array_get_idx(calls, i);
+		/* Not left over from the call before: the message would name its tool. */
+		name = NULL;
 		if (!json_object_is_type(c, json_type_object) ||
 		    !json_object_object_get_ex(c, "id", &id) || !json_object_is_type(id, json_type_string) ||
 		    !json_object_object_get_ex(c, "name", &name) ||
