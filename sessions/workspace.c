@@ -50,7 +50,8 @@ parse_line(const char *v, size_t len, struct ws_entry *e)
 		p = tab + 1;
 	}
 	f[5] = p;
-	if (f[1] - f[0] != 2 || !strchr("fdlo", f[0][0]))
+	/* memchr, not strchr: strchr finds the terminator, so a NUL type would pass. */
+	if (f[1] - f[0] != 2 || !memchr("fdlo", f[0][0], 4))
 		return 0;
 	e->type = f[0][0];
 	e->size = strtoll(f[1], &num_end, 10);

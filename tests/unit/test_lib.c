@@ -104,6 +104,25 @@ START_TEST(a_listing_hash_is_64_hex_digits_or_none)
 }
 END_TEST
 
+/* Found by fuzz_proto_proxy: a listing line of type NUL was kept, as type '\0'. */
+START_TEST(a_listing_type_is_one_of_fdlo)
+{
+	static const char line[] = "\0\t10\t1\t644\t-\tsub";
+	struct proto_msg *m = proto_msg_new(PROTO_OK);
+	struct workspace *w;
+
+	ck_assert(m);
+	ck_assert_int_eq(proto_add(m, "e", line, sizeof(line) - 1), 0);
+	ck_assert_int_eq(proto_add_str(m, "e", "x\t10\t1\t644\t-\tsub2"), 0);
+	ck_assert_int_eq(proto_add_str(m, "e", "d\t10\t1\t755\t-\tsub3"), 0);
+	ck_assert((w = workspace_parse(m)) != NULL);
+	ck_assert_int_eq((int)w->n, 1);
+	ck_assert_int_eq(w->e[0].type, 'd');
+	workspace_free(w);
+	proto_msg_free(m);
+}
+END_TEST
+
 Suite *
 suite_lib(void)
 {
@@ -111,6 +130,7 @@ suite_lib(void)
 	TCase *tc = tcase_create("lib");
 
 	tcase_add_test(tc, a_listing_hash_is_64_hex_digits_or_none);
+	tcase_add_test(tc, a_listing_type_is_one_of_fdlo);
 	tcase_add_test(tc, relative_paths_count_their_segments);
 	tcase_add_test(tc, escapes_and_empty_segments_break_the_rule);
 	tcase_add_test(tc, names_apply_the_rule_and_their_own_limits);
