@@ -50,13 +50,15 @@ parse_line(const char *v, size_t len, struct ws_entry *e)
 		p = tab + 1;
 	}
 	f[5] = p;
-	if (f[1] - f[0] != 2 || !strchr("fdlo", f[0][0]))
+	/* memchr, not strchr: strchr finds the terminator, so a NUL type would pass. */
+	if (f[1] - f[0] != 2 || !memchr("fdlo", f[0][0], 4))
 		return 0;
 	e->type = f[0][0];
 	e->size = strtoll(f[1], &num_end, 10);
 	if (num_end != f[2] - 1 || e->size < 0)
 		return 0;
-	if (f[5] - f[4] - 1 == 64)
+	/* Anything but 64 hex digits (a NUL inside, say) is no hash: the file counts as changed. */
+	if (f[5] - f[4] - 1 == 64 && strspn(f[4], "0123456789abcdef") >= 64)
 		memcpy(e->sha256, f[4], 64), e->sha256[64] = '\0';
 	else
 		strcpy(e->sha256, "-");
@@ -85,7 +87,9 @@ workspace_parse(const struct proto_msg *rep)
 	}
 	if (proto_get_u64(rep, "truncated", &t) == 0)
 		w->truncated = t != 0;
-	qsort(w->e, w->n, sizeof(*w->e), by_path);
+	/* An empty reply leaves e NULL, which qsort may not be given even for 0 entries. */
+	if (w->n)
+		qsort(w->e, w->n, sizeof(*w->e), by_path);
 	return w;
 }
 

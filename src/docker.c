@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "buf.h"
 #include "docker.h"
+#include "docker_json.h"
 #include "log.h"
 
 /* Newest API version whose fields we use and have checked against. */
@@ -159,25 +160,6 @@ dk_handle(struct docker *dk, const char *url, long timeout_ms)
 	return h;
 }
 
-/* The engine's message from an error body: JSON "message", else the text. */
-static void
-engine_message(const struct buf *body, char *out, size_t cap)
-{
-	struct json_object *j = NULL, *m;
-	size_t i;
-
-	if (body->data && (j = json_tokener_parse(body->data)) &&
-	    json_object_object_get_ex(j, "message", &m) && json_object_is_type(m, json_type_string))
-		snprintf(out, cap, "%s", json_object_get_string(m));
-	else
-		snprintf(out, cap, "%.*s", (int)(body->len < 300 ? body->len : 300),
-		    body->data ? body->data : "");
-	json_object_put(j);
-	for (i = 0; out[i]; i++)
-		if (out[i] == '\n' || out[i] == '\r')
-			out[i] = ' ';
-}
-
 static int
 map_status(long status, const char *msg)
 {
@@ -254,23 +236,13 @@ dk_call(struct docker *dk, const char *method, const char *path, const char *jso
 		rc = DOCKER_OK;
 	} else {
 		char msg[400];
-		engine_message(resp ? resp : &body, msg, sizeof(msg));
+		docker_json_message((resp ? resp : &body)->data, (resp ? resp : &body)->len, msg,
+		    sizeof(msg));
 		set_err(err, status, "%s: %ld %s", what, status, msg);
 		rc = map_status(status, msg);
 	}
 	buf_free(&body);
 	return counted(dk, rc);
-}
-
-/* "1.41" -> 141; 0 if unreadable. */
-static int
-version_num(const char *v)
-{
-	int maj, min;
-
-	if (sscanf(v, "%d.%d", &maj, &min) != 2 || maj < 1 || min < 0 || min > 99)
-		return 0;
-	return maj * 100 + min;
 }
 
 /* GET /_ping; the headers tell the engine's API version and kind. */
@@ -324,7 +296,7 @@ docker_negotiate(struct docker *dk, struct docker_err *err)
 
 	if ((rc = ping_request(dk, &ph, err)) != DOCKER_OK)
 		return rc;
-	v = version_num(ph.api);
+	v = docker_json_api_version(ph.api);
 	if (!v)
 		v = 141;	/* no header: an old engine; 1.41 is widely served */
 	if (v > newest)
@@ -442,7 +414,7 @@ int
 docker_create(struct docker *dk, const struct docker_create_spec *s,
     char id[DOCKER_ID_MAX], struct docker_err *err)
 {
-	struct json_object *body = json_object_new_object(), *labels, *resp = NULL, *jid;
+	struct json_object *body = json_object_new_object(), *labels;
 	struct buf out;
 	size_t i;
 	int rc;
@@ -474,17 +446,10 @@ docker_create(struct docker *dk, const struct docker_create_spec *s,
 	json_object_object_add(body, "HostConfig", host_config(dk, s));
 	rc = dk_call(dk, "POST", "/containers/create",
 	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), &out, err);
-	if (rc == DOCKER_OK) {
-		resp = out.data ? json_tokener_parse(out.data) : NULL;
-		if (!resp || !json_object_object_get_ex(resp, "Id", &jid) ||
-		    strlen(json_object_get_string(jid)) >= DOCKER_ID_MAX) {
-			set_err(err, 201, "create: no container id in the engine's answer");
-			rc = DOCKER_EAPI;
-		} else {
-			strcpy(id, json_object_get_string(jid));
-		}
+	if (rc == DOCKER_OK && docker_json_id(out.data, id) < 0) {
+		set_err(err, 201, "create: no container id in the engine's answer");
+		rc = DOCKER_EAPI;
 	}
-	json_object_put(resp);
 	json_object_put(body);
 	buf_free(&out);
 	return rc;
@@ -502,7 +467,6 @@ docker_start(struct docker *dk, const char *id, struct docker_err *err)
 int
 docker_inspect_running(struct docker *dk, const char *id, int *running, struct docker_err *err)
 {
-	struct json_object *j = NULL, *st, *r;
 	struct buf out;
 	char path[256];
 	int rc;
@@ -511,11 +475,8 @@ docker_inspect_running(struct docker *dk, const char *id, int *running, struct d
 	buf_init(&out, RESP_CAP);
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
 	rc = dk_call(dk, "GET", path, NULL, &out, err);
-	if (rc == DOCKER_OK && out.data && (j = json_tokener_parse(out.data)) &&
-	    json_object_object_get_ex(j, "State", &st) &&
-	    json_object_object_get_ex(st, "Running", &r))
-		*running = json_object_get_boolean(r);
-	json_object_put(j);
+	if (rc == DOCKER_OK)
+		*running = docker_json_running(out.data);
 	buf_free(&out);
 	return rc;
 }
@@ -542,53 +503,13 @@ docker_remove(struct docker *dk, const char *id, struct docker_err *err)
 	return rc;
 }
 
-/* Copy a string member of item into out ("" if absent). */
-static void
-json_str(struct json_object *item, const char *key, char *out, size_t cap)
-{
-	struct json_object *v;
-
-	out[0] = '\0';
-	if (json_object_object_get_ex(item, key, &v) && json_object_is_type(v, json_type_string))
-		snprintf(out, cap, "%s", json_object_get_string(v));
-}
-
-static void
-container_of(struct json_object *item, const char *key, struct docker_container *c)
-{
-	struct json_object *labels, *v;
-
-	memset(c, 0, sizeof(*c));
-	json_str(item, "Id", c->id, sizeof(c->id));
-	json_str(item, "Image", c->image, sizeof(c->image));
-	json_str(item, "State", c->state, sizeof(c->state));
-	if (json_object_object_get_ex(item, "Labels", &labels) &&
-	    json_object_is_type(labels, json_type_object)) {
-		c->labels = labels;
-		c->labelled = key && json_object_object_get_ex(labels, key, &v);
-	}
-}
-
-const char *
-docker_label(const struct docker_container *c, const char *key)
-{
-	struct json_object *v;
-
-	if (!c->labels || !json_object_object_get_ex((struct json_object *)c->labels, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 int
 docker_list_containers(struct docker *dk, const char *key, const char *value,
     docker_container_cb cb, void *ctx, struct docker_err *err)
 {
-	struct json_object *filter, *arr, *resp = NULL;
-	struct docker_container c;
+	struct json_object *filter, *arr;
 	char label[512], path[1200], *esc = NULL;
 	struct buf out;
-	size_t i, len;
 	CURL *h;
 	int rc;
 
@@ -611,16 +532,8 @@ docker_list_containers(struct docker *dk, const char *key, const char *value,
 	}
 	buf_init(&out, RESP_CAP);
 	rc = dk_call(dk, "GET", path, NULL, &out, err);
-	if (rc == DOCKER_OK) {
-		resp = out.data ? json_tokener_parse(out.data) : NULL;
-		len = json_object_is_type(resp, json_type_array) ? json_object_array_length(resp) : 0;
-		for (i = 0; i < len; i++) {
-			container_of(json_object_array_get_idx(resp, i), key, &c);
-			if (c.id[0] && cb(&c, ctx))
-				break;
-		}
-	}
-	json_object_put(resp);
+	if (rc == DOCKER_OK)
+		docker_json_containers(out.data, key, cb, ctx);
 	buf_free(&out);
 	return rc;
 }
@@ -629,7 +542,7 @@ int
 docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
     const char *user, int attach_stdin, char exec_id[DOCKER_ID_MAX], struct docker_err *err)
 {
-	struct json_object *body = json_object_new_object(), *resp = NULL, *jid;
+	struct json_object *body = json_object_new_object();
 	struct buf out;
 	char path[256];
 	size_t argc = 0;
@@ -647,17 +560,10 @@ docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
 	snprintf(path, sizeof(path), "/containers/%s/exec", id);
 	rc = dk_call(dk, "POST", path, json_object_to_json_string_ext(body,
 	    JSON_C_TO_STRING_PLAIN), &out, err);
-	if (rc == DOCKER_OK) {
-		resp = out.data ? json_tokener_parse(out.data) : NULL;
-		if (!resp || !json_object_object_get_ex(resp, "Id", &jid) ||
-		    strlen(json_object_get_string(jid)) >= DOCKER_ID_MAX) {
-			set_err(err, 201, "exec create: no exec id in the engine's answer");
-			rc = DOCKER_EAPI;
-		} else {
-			strcpy(exec_id, json_object_get_string(jid));
-		}
+	if (rc == DOCKER_OK && docker_json_id(out.data, exec_id) < 0) {
+		set_err(err, 201, "exec create: no exec id in the engine's answer");
+		rc = DOCKER_EAPI;
 	}
-	json_object_put(resp);
 	json_object_put(body);
 	buf_free(&out);
 	return rc;

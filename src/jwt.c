@@ -176,7 +176,8 @@ check_claims(struct json_object *claims, long long now, char *user, size_t userl
 		return "audience is not codeapi";
 	if ((has = number_claim(claims, "exp", &exp)) <= 0)
 		return "no exp";
-	if (now > exp + JWT_LEEWAY_S)
+	/* exp is the token's and may be INT64_MAX (json-c saturates): the leeway goes on now. */
+	if (now - JWT_LEEWAY_S > exp)
 		return "expired";
 	if ((has = number_claim(claims, "nbf", &nbf)) < 0 || (has && now + JWT_LEEWAY_S < nbf))
 		return "not valid yet";

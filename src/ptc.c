@@ -26,13 +26,6 @@
 #define PTC_KEEP_DONE_MS (10 * 60 * 1000)
 /* How often a waiting request looks whether its client went away. */
 #define PTC_POLL_MS 100
-#define PTC_MAX_TOOLS 5000
-#define PTC_NAME_MAX 128
-
-struct ptc_tool {
-	char *name;		/* as the client knows it */
-	char *as;		/* as the program calls it */
-};
 
 struct ptc_run {
 	struct ptc *p;
@@ -93,13 +86,7 @@ ptc_new(const struct cfg *cfg, struct sessions *sm)
 static void
 run_free(struct ptc_run *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->ntools; i++) {
-		free(r->tools[i].name);
-		free(r->tools[i].as);
-	}
-	free(r->tools);
+	ptc_tools_free(r->tools, r->ntools);
 	free(r->env);
 	free(r->results);
 	json_object_put(r->tool_calls);
@@ -168,151 +155,6 @@ ptc_free(struct ptc *p)
 	free(p);
 }
 
-static int
-is_reserved(const char *lang, const char *s)
-{
-	static const char *const py[] = { "False", "None", "True", "and", "as", "assert", "async",
-	    "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
-	    "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-	    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", NULL };
-	static const char *const sh[] = { "if", "then", "else", "elif", "fi", "case", "esac", "for",
-	    "select", "while", "until", "do", "done", "in", "function", "time", "coproc", NULL };
-	const char *const *w;
-
-	for (w = strcmp(lang, "bash") == 0 ? sh : py; *w; w++)
-		if (strcmp(*w, s) == 0)
-			return 1;
-	return 0;
-}
-
-int
-ptc_tool_name(const char *lang, const char *name, char *out, size_t cap)
-{
-	int bash = strcmp(lang, "bash") == 0;
-	size_t o = 0;
-	const char *c;
-
-	if (cap < 8)
-		return -1;
-	for (c = name; *c && o + 6 < cap; c++) {
-		if (*c == '-' || *c == ' ' || (bash && *c == '.'))
-			out[o++] = '_';
-		else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || *c == '_')
-			out[o++] = *c;
-	}
-	out[o] = '\0';
-	if (o == 0)
-		return -1;
-	if (out[0] >= '0' && out[0] <= '9') {
-		memmove(out + 1, out, o + 1);
-		out[0] = '_';
-	}
-	if (is_reserved(lang, out))
-		strcat(out, "_tool");
-	return 0;
-}
-
-/* r's tools from the definitions, named for its language, and the env that carries them. */
-static int
-take_tools(struct ptc_run *r, struct json_object *defs, char *err, size_t errlen)
-{
-	struct json_object *d, *v;
-	size_t i, j, n = json_object_array_length(defs), envlen = 32;
-	char as[PTC_NAME_MAX + 8], *o;
-
-	if (n > PTC_MAX_TOOLS) {
-		snprintf(err, errlen, "tools: at most %d", PTC_MAX_TOOLS);
-		return -1;
-	}
-	if (n && !(r->tools = calloc(n, sizeof(*r->tools))))
-		goto nomem;
-	for (i = 0; i < n; i++) {
-		d = json_object_array_get_idx(defs, i);
-		if (!json_object_is_type(d, json_type_object) || !json_object_object_get_ex(d, "name", &v) ||
-		    !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > PTC_NAME_MAX ||
-		    ptc_tool_name(r->bash ? "bash" : "py", json_object_get_string(v), as, sizeof(as)) < 0) {
-			snprintf(err, errlen, "tools[%zu] needs a name of 1 to %d characters", i, PTC_NAME_MAX);
-			return -1;
-		}
-		for (j = 0; j < r->ntools; j++)
-			if (strcmp(r->tools[j].as, as) == 0) {
-				snprintf(err, errlen, "tools[%zu] and tools[%zu] are both called %s in code", j,
-				    i, as);
-				return -1;
-			}
-		if (!(r->tools[i].name = strdup(json_object_get_string(v))) ||
-		    !(r->tools[i].as = strdup(as)))
-			goto nomem;
-		r->ntools++;
-		envlen += strlen(as) + 2 + json_object_get_string_len(v) * 6 + 3;
-	}
-	if (!(r->env = o = malloc(envlen)))
-		goto nomem;
-	o += sprintf(o, "CIP_PTC_TOOLS=");
-	for (i = 0; i < r->ntools; i++) {
-		struct json_object *s = json_object_new_string(r->tools[i].name);
-		o += sprintf(o, "%s\t%s\n", r->tools[i].as,
-		    json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN));
-		json_object_put(s);
-	}
-	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -1;
-}
-
-/* The client's name of the tool the program called name (its own name, as sent), or NULL. */
-static const struct ptc_tool *
-find_tool(const struct ptc_run *r, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < r->ntools; i++)
-		if (strcmp(r->tools[i].name, name) == 0)
-			return &r->tools[i];
-	return NULL;
-}
-
-/*
- * The calls line of the program as tool_calls for the client: every call
- * an object with a string id and a registered name.  NULL with r->error.
- */
-static struct json_object *
-parse_calls(struct ptc_run *r, const char *line, size_t len)
-{
-	struct json_object *o = json_tokener_parse(line), *calls, *c, *id, *name, *out;
-	size_t i, n;
-
-	(void)len;
-	if (!o || !json_object_object_get_ex(o, "calls", &calls) ||
-	    !json_object_is_type(calls, json_type_array) || !(n = json_object_array_length(calls))) {
-		snprintf(r->error, sizeof(r->error), "sandbox emitted an empty pending tool call "
-		    "block; aborting to avoid a tight retry loop");
-		json_object_put(o);
-		return NULL;
-	}
-	for (i = 0; i < n; i++) {
-		c = json_object_array_get_idx(calls, i);
-		if (!json_object_is_type(c, json_type_object) ||
-		    !json_object_object_get_ex(c, "id", &id) || !json_object_is_type(id, json_type_string) ||
-		    !json_object_object_get_ex(c, "name", &name) ||
-		    !json_object_is_type(name, json_type_string) ||
-		    !find_tool(r, json_object_get_string(name))) {
-			snprintf(r->error, sizeof(r->error), "Sandbox requested an unregistered tool: %.100s",
-			    name && json_object_is_type(name, json_type_string) ?
-			    json_object_get_string(name) : "?");
-			json_object_put(o);
-			return NULL;
-		}
-		if (!json_object_object_get_ex(c, "input", NULL))
-			json_object_object_add(c, "input", json_object_new_object());
-	}
-	out = json_object_get(calls);
-	json_object_put(o);
-	return out;
-}
-
 /* Publish a state change to the requests waiting on r.  Caller holds r->mu. */
 static void
 publish(struct ptc_run *r)
@@ -330,7 +172,8 @@ static char *
 answer_calls(void *ctx, const char *calls, size_t len, size_t *outlen)
 {
 	struct ptc_run *r = ctx;
-	struct json_object *tc = parse_calls(r, calls, len);
+	struct json_object *tc = ptc_calls_parse(r->tools, r->ntools, calls, len, r->error,
+	    sizeof(r->error));
 	struct timespec until;
 	char *results = NULL;
 	char a[ID_LEN + 1], b[ID_LEN + 1];
@@ -483,7 +326,7 @@ ptc_start(struct ptc *p, const struct caller *who, struct exec_req *req,
 		snprintf(r->owner, sizeof(r->owner), "%s", who->user);
 	r->who.user = who->user ? r->owner : NULL;
 	r->who.verified = who->verified;
-	if (take_tools(r, tools, err, errlen) < 0) {
+	if (ptc_tools_take(r->bash, tools, &r->tools, &r->ntools, &r->env, err, errlen) < 0) {
 		run_free(r);
 		return -EINVAL;
 	}
@@ -537,58 +380,6 @@ find_token(struct ptc *p, const char *token)
 	return NULL;
 }
 
-/*
- * The line of results the program reads: Python takes the client's list
- * as {"results": [...]}; bash, which asks one call at a time, a status
- * and the compact JSON (or the error) of that one.
- */
-static char *
-results_line(const struct ptc_run *r, struct json_object *results, size_t *len, char *err,
-    size_t errlen)
-{
-	struct json_object *o, *first, *v;
-	const char *s;
-	char *line;
-	size_t i;
-
-	if (!json_object_is_type(results, json_type_array) || !json_object_array_length(results)) {
-		snprintf(err, errlen, "tool_results must be a non-empty array");
-		return NULL;
-	}
-	for (i = 0; i < json_object_array_length(results); i++)
-		if (!json_object_is_type(json_object_array_get_idx(results, i), json_type_object)) {
-			snprintf(err, errlen, "tool_results[%zu] must be an object", i);
-			return NULL;
-		}
-	if (!r->bash) {
-		o = json_object_new_object();
-		json_object_object_add(o, "results", json_object_get(results));
-		line = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		first = json_object_array_get_idx(results, 0);
-		if (json_object_object_get_ex(first, "is_error", &v) && json_object_get_boolean(v)) {
-			s = json_object_object_get_ex(first, "error_message", &v) ?
-			    json_object_get_string(v) : "the tool failed";
-			if (asprintf(&line, "1\t%s", s ? s : "the tool failed") < 0)
-				line = NULL;
-			for (i = 0; line && line[i]; i++)
-				if (line[i] == '\n' || line[i] == '\r')
-					line[i] = ' ';
-		} else {
-			json_object_object_get_ex(first, "result", &v);
-			if (asprintf(&line, "0\t%s", v ? json_object_to_json_string_ext(v,
-			    JSON_C_TO_STRING_PLAIN) : "null") < 0)
-				line = NULL;
-		}
-	}
-	if (!line)
-		snprintf(err, errlen, "out of memory");
-	else
-		*len = strlen(line);
-	return line;
-}
-
 int
 ptc_continue(struct ptc *p, const struct caller *who, const char *token,
     struct json_object *results, const char *request_id, const struct abort_check *gone,
@@ -610,7 +401,7 @@ ptc_continue(struct ptc *p, const struct caller *who, const char *token,
 		run_release(p, r);
 		return -ENOENT;
 	}
-	if (!(line = results_line(r, results, &len, err, errlen))) {
+	if (!(line = ptc_results_line(r->bash, results, &len, err, errlen))) {
 		run_release(p, r);
 		return -EINVAL;
 	}

@@ -16,6 +16,7 @@
 #include "abort.h"
 #include "cfg.h"
 #include "exec_req.h"
+#include "ptc_parse.h"
 #include "../sessions/sessions.h"
 
 /* A token: two ids (about 250 random bits). */
@@ -71,8 +72,5 @@ int ptc_continue(struct ptc *p, const struct caller *who, const char *token,
  * 1 (it had already completed), -ENOENT, or -EACCES (another caller's).
  */
 int ptc_cancel(struct ptc *p, const struct caller *who, const char *request_id);
-
-/* The name a tool gets in a program of lang ("py" or "bash"), into out; 0, or -1 if none is left. */
-int ptc_tool_name(const char *lang, const char *name, char *out, size_t cap);
 
 #endif

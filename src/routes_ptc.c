@@ -19,30 +19,17 @@
 #include "ptc.h"
 #include "routes.h"
 
-#define MAX_DEPTH 64
-
 /* The body as a JSON object, or NULL with a 400 answered. */
 static struct json_object *
 body_object(struct http_req *req)
 {
-	struct json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
-	struct json_object *o = NULL;
+	struct json_object *o;
 	const char *body;
 	size_t len;
 
 	body = http_req_body(req, &len);
-	if (tok && len < 0x7fffffff)
-		o = json_tokener_parse_ex(tok, body, (int)len);
-	if (tok && json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	if (!(o = ptc_body_parse(body, len)))
 		http_reply_error(req, 400, "Invalid JSON body: expected an object", NULL);
-		return NULL;
-	}
 	return o;
 }
 
@@ -62,47 +49,6 @@ request_id(struct http_req *req)
 			return NULL;
 		}
 	return id;
-}
-
-/* The initial request as an exec request: lang bash or py (the default). */
-static struct exec_req *
-initial_exec(struct json_object *o, char *err, size_t errlen)
-{
-	struct json_object *copy = NULL, *v;
-	struct exec_req *er = NULL;
-	const char *lang = "py", *s;
-
-	if ((json_object_object_get_ex(o, "lang", &v) || json_object_object_get_ex(o, "language", &v)) &&
-	    json_object_is_type(v, json_type_string)) {
-		lang = json_object_get_string(v);
-		if (strcmp(lang, "bash") != 0 && strcmp(lang, "py") != 0 && strcmp(lang, "python") != 0) {
-			snprintf(err, errlen, "lang must be bash or python");
-			return NULL;
-		}
-	}
-	if (json_object_object_get_ex(o, "files", &v) && json_object_is_type(v, json_type_array)) {
-		size_t i;
-
-		for (i = 0; i < json_object_array_length(v); i++) {
-			struct json_object *f = json_object_array_get_idx(v, i), *n;
-			if (json_object_object_get_ex(f, "name", &n) &&
-			    json_object_is_type(n, json_type_string) &&
-			    strcmp(json_object_get_string(n), "_ptc_history.json") == 0) {
-				snprintf(err, errlen, "files[%zu]: the name _ptc_history.json is reserved", i);
-				return NULL;
-			}
-		}
-	}
-	if (json_object_deep_copy(o, &copy, NULL) < 0)
-		return NULL;
-	json_object_object_add(copy, "lang", json_object_new_string(strcmp(lang, "bash") == 0 ?
-	    "bash" : "py"));
-	json_object_object_del(copy, "tools");
-	s = json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN);
-	if (exec_req_parse(s, strlen(s), &er, err, errlen) < 0)
-		er = NULL;
-	json_object_put(copy);
-	return er;
 }
 
 /* The PTC error status for a run that ended without completing, or NULL if it completed. */
@@ -226,7 +172,7 @@ handle_programmatic(struct http_req *req, void *appv)
 		http_reply_error(req, 400, "tools must be an array", NULL);
 		goto out;
 	}
-	if (!(er = initial_exec(o, err, sizeof(err)))) {
+	if (!(er = ptc_initial_exec(o, err, sizeof(err)))) {
 		http_reply_error(req, 400, err, NULL);
 		goto out;
 	}

@@ -6,7 +6,8 @@
 #   2. the same under AddressSanitizer and UBSan (daemon and unit tests;
 #      the end-to-end suites that test only the sandbox's side run once);
 #   3. the unit tests under valgrind;
-#   4. `make distcheck` (the end-to-end tests that need the tarball's files).
+#   4. the libFuzzer targets, 15 s each (tests/fuzz/run-fuzz.sh);
+#   5. `make distcheck` (the end-to-end tests that need the tarball's files).
 # Ends with one line "N passed, M failed" over every test run.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +70,8 @@ sanitized_check() {
 }
 stage sanitizers sanitized_check
 stage valgrind valgrind_units
+# Every libFuzzer target for 15 s under ASan and UBSan (build included: a few minutes).
+stage fuzz bash "$ROOT/tests/fuzz/run-fuzz.sh" "$ROOT/_build/fuzz" 15
 # distcheck builds and tests the tarball.  Its end-to-end run is the tests
 # that read files the tarball must carry (image, contrib, the LibreChat
 # client package) plus /exec: the whole suite already ran twice above.

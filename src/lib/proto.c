@@ -166,6 +166,9 @@ proto_get_u64(const struct proto_msg *m, const char *key, uint64_t *out)
 	for (; *v; v++) {
 		if (*v < '0' || *v > '9')
 			return -1;
+		/* Twenty digits may pass 2^64: such a value is bad, not wrapped around. */
+		if (x > (UINT64_MAX - (uint64_t)(*v - '0')) / 10)
+			return -1;
 		x = x * 10 + (uint64_t)(*v - '0');
 	}
 	*out = x;

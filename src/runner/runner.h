@@ -15,7 +15,12 @@
 
 #define RUNNER_DIR	"/run/cip"
 #define RUNNER_SOCK	RUNNER_DIR "/runner.sock"
+/* The fuzz target of the request handlers points it at a scratch directory. */
+#ifndef RUNNER_WORKDIR
 #define RUNNER_WORKDIR	"/mnt/data"
+#else
+extern const char *RUNNER_WORKDIR;
+#endif
 #define SANDBOX_UID	1000
 #define SANDBOX_GID	1000
 #define RUNNER_VERSION	"1"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "docker_json.h"
 #include "suites.h"
 
 struct fake {
@@ -222,6 +223,37 @@ START_TEST(garbage_answers)
 }
 END_TEST
 
+/* Found by fuzz_engine_json: "122222222222.43" overflowed major * 100. */
+START_TEST(api_versions_read_within_bounds)
+{
+	ck_assert_int_eq(docker_json_api_version("1.41"), 141);
+	ck_assert_int_eq(docker_json_api_version("1.45"), 145);
+	ck_assert_int_eq(docker_json_api_version("122222222222.43"), 0);
+	ck_assert_int_eq(docker_json_api_version("2147483647.1"), 0);
+	ck_assert_int_eq(docker_json_api_version("1.100"), 0);
+	ck_assert_int_eq(docker_json_api_version("x"), 0);
+	ck_assert_int_eq(docker_json_api_version(""), 0);
+}
+END_TEST
+
+/*
+ * Found by fuzz_engine_json: an "Id" that is an object was taken as its
+ * JSON text; one that is null crashed (strlen(NULL)).
+ */
+START_TEST(a_create_answer_id_is_a_string)
+{
+	char id[DOCKER_ID_MAX];
+
+	ck_assert_int_eq(docker_json_id("{\"Id\":\"4f66ad5e\"}", id), 0);
+	ck_assert_str_eq(id, "4f66ad5e");
+	ck_assert_int_eq(docker_json_id("{\"Id\":{\"ci\":\"y\"}}", id), -1);
+	ck_assert_int_eq(docker_json_id("{\"Id\":null}", id), -1);
+	ck_assert_int_eq(docker_json_id("{\"Id\":7}", id), -1);
+	ck_assert_int_eq(docker_json_id("[]", id), -1);
+	ck_assert_int_eq(docker_json_id(NULL, id), -1);
+}
+END_TEST
+
 Suite *
 suite_docker_fake(void)
 {
@@ -231,6 +263,8 @@ suite_docker_fake(void)
 	answers_init();
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, engine_message_reaches_the_error);
+	tcase_add_test(tc, api_versions_read_within_bounds);
+	tcase_add_test(tc, a_create_answer_id_is_a_string);
 	tcase_add_test(tc, not_found_and_plain_text);
 	tcase_add_test(tc, podman_conflict_and_ping);
 	tcase_add_test(tc, no_engine_and_silent_engine);

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -218,6 +219,28 @@ START_TEST(hostile_file_refs)
 }
 END_TEST
 
+/*
+ * Seen while writing fuzz_ptc: a call that is not an object, after one
+ * that named a tool, was refused as a request for that tool (name was
+ * left over, and uninitialized for the first call).
+ */
+START_TEST(a_malformed_call_is_not_blamed_on_the_call_before)
+{
+	struct ptc_tool t = { "get_weather", "get_weather" };
+	struct json_object *calls;
+	char err[256] = "";
+
+	calls = ptc_calls_parse(&t, 1, "{\"calls\":[{\"id\":\"1\",\"name\":\"get_weather\"},5]}", 0,
+	    err, sizeof(err));
+	ck_assert(calls == NULL);
+	ck_assert_str_eq(err, "Sandbox requested an unregistered tool: ?");
+	calls = ptc_calls_parse(&t, 1, "{\"calls\":[{\"id\":\"1\",\"name\":\"get_weather\"}]}", 0,
+	    err, sizeof(err));
+	ck_assert(calls != NULL);
+	json_object_put(calls);
+}
+END_TEST
+
 Suite *
 suite_exec_req(void)
 {
@@ -226,6 +249,7 @@ suite_exec_req(void)
 
 	tcase_add_test(tc, minimal_and_full);
 	tcase_add_test(tc, ptc_tool_names_follow_the_contracts_rules);
+	tcase_add_test(tc, a_malformed_call_is_not_blamed_on_the_call_before);
 	tcase_add_test(tc, an_unknown_language_parses_for_the_model_to_be_told);
 	tcase_add_test(tc, timeout_is_milliseconds_floored_at_a_second);
 	tcase_add_test(tc, aliases);

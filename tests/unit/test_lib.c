@@ -13,6 +13,7 @@
 #include "relpath.h"
 #include "suites.h"
 #include "workers.h"
+#include "workspace.h"
 
 static size_t
 segs(const char *p)
@@ -153,12 +154,63 @@ START_TEST(one_worker_runs_jobs_in_order)
 }
 END_TEST
 
+/*
+ * Found by fuzz_proto_proxy: a listing line whose hash field is 64 bytes
+ * with a NUL inside kept a "hash" of 30 characters, compared with strcmp.
+ */
+START_TEST(a_listing_hash_is_64_hex_digits_or_none)
+{
+	static const char good[] = "f\t3\t1\t644\t"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\ta.txt";
+	char bad[sizeof(good)];
+	struct proto_msg *m = proto_msg_new(PROTO_OK);
+	struct workspace *w;
+
+	memcpy(bad, good, sizeof(good));
+	bad[20] = '\0';
+	memcpy(bad + sizeof(good) - 6, "b.txt", 5);
+	ck_assert(m);
+	ck_assert_int_eq(proto_add_str(m, "e", good), 0);
+	ck_assert_int_eq(proto_add(m, "e", bad, sizeof(bad) - 1), 0);
+	ck_assert_int_eq(proto_add_str(m, "e", "f\t3\t1\t644\t"
+	    "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\tc.txt"), 0);
+	ck_assert((w = workspace_parse(m)) != NULL);
+	ck_assert_int_eq((int)w->n, 3);
+	ck_assert_int_eq(strncmp(w->e[0].sha256, good + 10, 64), 0);
+	ck_assert_str_eq(w->e[1].sha256, "-");
+	ck_assert_str_eq(w->e[2].sha256, "-");
+	workspace_free(w);
+	proto_msg_free(m);
+}
+END_TEST
+
+/* Found by fuzz_proto_proxy: a listing line of type NUL was kept, as type '\0'. */
+START_TEST(a_listing_type_is_one_of_fdlo)
+{
+	static const char line[] = "\0\t10\t1\t644\t-\tsub";
+	struct proto_msg *m = proto_msg_new(PROTO_OK);
+	struct workspace *w;
+
+	ck_assert(m);
+	ck_assert_int_eq(proto_add(m, "e", line, sizeof(line) - 1), 0);
+	ck_assert_int_eq(proto_add_str(m, "e", "x\t10\t1\t644\t-\tsub2"), 0);
+	ck_assert_int_eq(proto_add_str(m, "e", "d\t10\t1\t755\t-\tsub3"), 0);
+	ck_assert((w = workspace_parse(m)) != NULL);
+	ck_assert_int_eq((int)w->n, 1);
+	ck_assert_int_eq(w->e[0].type, 'd');
+	workspace_free(w);
+	proto_msg_free(m);
+}
+END_TEST
+
 Suite *
 suite_lib(void)
 {
 	Suite *s = suite_create("lib");
 	TCase *tc = tcase_create("lib");
 
+	tcase_add_test(tc, a_listing_hash_is_64_hex_digits_or_none);
+	tcase_add_test(tc, a_listing_type_is_one_of_fdlo);
 	tcase_add_test(tc, relative_paths_count_their_segments);
 	tcase_add_test(tc, escapes_and_empty_segments_break_the_rule);
 	tcase_add_test(tc, names_apply_the_rule_and_their_own_limits);

@@ -169,6 +169,24 @@ START_TEST(bad_keys_are_refused)
 }
 END_TEST
 
+/* Found by fuzz_proto_proxy: "99999999999999999999" read as 7766279631452241919. */
+START_TEST(u64_past_2_to_the_64_is_refused)
+{
+	struct proto_msg *m = proto_msg_new(PROTO_OK);
+	uint64_t v = 0;
+
+	ck_assert(m);
+	ck_assert_int_eq(proto_add_str(m, "max", "18446744073709551615"), 0);
+	ck_assert_int_eq(proto_add_str(m, "big", "18446744073709551616"), 0);
+	ck_assert_int_eq(proto_add_str(m, "huge", "99999999999999999999"), 0);
+	ck_assert_int_eq(proto_get_u64(m, "max", &v), 0);
+	ck_assert(v == UINT64_MAX);
+	ck_assert_int_eq(proto_get_u64(m, "big", &v), -1);
+	ck_assert_int_eq(proto_get_u64(m, "huge", &v), -1);
+	proto_msg_free(m);
+}
+END_TEST
+
 Suite *
 suite_proto(void)
 {
@@ -181,6 +199,7 @@ suite_proto(void)
 	tcase_add_test(tc, garbage_is_refused);
 	tcase_add_test(tc, base64_vectors);
 	tcase_add_test(tc, bad_keys_are_refused);
+	tcase_add_test(tc, u64_past_2_to_the_64_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,31 @@
+/*
+ * The JSON the Engine API answers with, read: an error's message, the id
+ * of a new container or exec, whether an inspected container runs, the
+ * container list.  Apart from the transport (docker.c) so that the parsing
+ * of what the engine says can be tested and fuzzed without an engine.
+ * Every body is NUL-terminated text, as struct buf keeps it.
+ */
+#ifndef CIP_DOCKER_JSON_H
+#define CIP_DOCKER_JSON_H
+
+#include <stddef.h>
+
+#include "docker.h"
+
+/* The engine's message from an error body: JSON "message", else the text; one line. */
+void docker_json_message(const char *body, size_t len, char *out, size_t cap);
+/* "Id" of a create answer (container or exec) into id: 0, or -1 if there is none that fits. */
+int docker_json_id(const char *body, char id[DOCKER_ID_MAX]);
+/* 1 if an inspect answer says State.Running, else 0. */
+int docker_json_running(const char *body);
+/*
+ * cb for each container with an id in a list answer, until it returns
+ * non-zero; `labelled` says which carry key (may be NULL).  Returns how
+ * many were passed to cb.
+ */
+size_t docker_json_containers(const char *body, const char *key, docker_container_cb cb,
+    void *ctx);
+/* An API version "1.41" as 141; 0 if unreadable. */
+int docker_json_api_version(const char *v);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * Fuzz target: the Engine API answers the client reads (docker_json.c),
+ * every reader on every input: an error body, a create answer's Id, an
+ * inspect answer, a container list, and (from the first 15 bytes, as the
+ * ping header is cut) an Api-Version.  Asserts: an id taken is the
+ * answer's "Id" string and fits; a listed container has an id, and every
+ * field is NUL-terminated within its array; the message is one line that
+ * fits; a version reads as 0 or as major*100+minor with a minor below 100.
+ */
+#include "config.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+#include "docker_json.h"
+#include "fuzz.h"
+
+struct walk {
+	size_t n, stop_at;
+};
+
+static int
+on_container(const struct docker_container *c, void *ctx)
+{
+	struct walk *w = ctx;
+	const char *v;
+
+	FUZZ_ASSERT(c->id[0] != '\0');
+	FUZZ_ASSERT(memchr(c->id, '\0', sizeof(c->id)) && memchr(c->image, '\0', sizeof(c->image)) &&
+	    memchr(c->state, '\0', sizeof(c->state)));
+	FUZZ_ASSERT(!c->labelled || c->labels);
+	if ((v = docker_label(c, "cip.session")))
+		FUZZ_ASSERT(strlen(v) < (1u << 30));
+	return ++w->n == w->stop_at;
+}
+
+static void
+check_id(const char *body)
+{
+	struct json_object *o = json_tokener_parse(body), *v;
+	char id[DOCKER_ID_MAX];
+
+	if (docker_json_id(body, id) == 0) {
+		FUZZ_ASSERT(strlen(id) < DOCKER_ID_MAX);
+		FUZZ_ASSERT(o && json_object_object_get_ex(o, "Id", &v) &&
+		    json_object_is_type(v, json_type_string) &&
+		    strcmp(json_object_get_string(v), id) == 0);
+	}
+	json_object_put(o);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *body = malloc(size + 1), msg[400], head[16];
+	struct walk w = { 0, 0 };
+	size_t n;
+	int v, r;
+
+	if (!body)
+		return 0;
+	memcpy(body, data, size);
+	body[size] = '\0';
+
+	docker_json_message(body, size, msg, sizeof(msg));
+	FUZZ_ASSERT(strlen(msg) < sizeof(msg) && !strpbrk(msg, "\r\n"));
+	check_id(body);
+	r = docker_json_running(body);
+	FUZZ_ASSERT(r == 0 || r == 1);
+	w.stop_at = size ? data[0] % 4 : 0;	/* 0: never stop early */
+	n = docker_json_containers(body, "cip.session", on_container, &w);
+	FUZZ_ASSERT(n == w.n && (!w.stop_at || n <= w.stop_at));
+
+	snprintf(head, sizeof(head), "%s", body);
+	v = docker_json_api_version(head);
+	FUZZ_ASSERT(v == 0 || (v >= 100 && v % 100 < 100));
+	free(body);
+	return 0;
+}
