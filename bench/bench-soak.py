@@ -6,7 +6,8 @@
 
 It starts its own daemon (free loopback port, temporary storage, a unique
 sandbox label) and runs one client thread per session, each doing, at
-random and back to back, what LibreChat's tools send:
+random with 1 to 4 s between calls (the model's turn), what LibreChat's
+tools send:
 
   py        pandas work that writes a CSV (the file must come back)
   bash      a bash_tool call running a python3 heredoc and ls
@@ -45,8 +46,11 @@ import uuid
 
 API_KEY = "bench-key"
 USER = "665f1c2e9b1e8a0012345678"
-KINDS = (("py", 35), ("bash", 25), ("upload", 12), ("download", 16), ("timeout", 6),
-         ("membomb", 6))
+KINDS = (("py", 36), ("bash", 26), ("upload", 12), ("download", 18), ("timeout", 4),
+         ("membomb", 4))
+# A LibreChat user's next tool call comes after the model has read the last
+# one's output: seconds, not microseconds.
+THINK_S = (1.0, 4.0)
 
 
 class BenchError(Exception):
@@ -145,9 +149,12 @@ class Session:
             raise BenchError("download %d: %r" % (status, raw[:100]))
 
     def timeout(self):
-        r = self.exec({"lang": "py", "timeout": 2000, "code":
+        r = self.exec({"lang": "py", "timeout": 3000, "code":
                        "import time\nprint('before', flush=True)\ntime.sleep(60)"})
-        if r["stdout"] != "before\n" or r["code"] in (0, None) and r["signal"] is None:
+        # A loaded machine may not reach the print within the 3 s: the
+        # contract here is the kill and the message (e2e tests check the
+        # output kept).
+        if r["stdout"] not in ("before\n", "") or r["message"] != "Execution timed out":
             raise BenchError("timeout: %r" % r)
 
     def membomb(self):
@@ -180,6 +187,7 @@ def client(port, stats, stop):
         except (BenchError, OSError, http.client.HTTPException, ValueError, KeyError) as e:
             err = "%s: %s" % (type(e).__name__, e)
         stats.add(kind, (time.perf_counter() - t0) * 1000, err)
+        stop.wait(random.uniform(*THINK_S))
 
 
 def sample(pid, label):
