@@ -74,7 +74,7 @@ stage valgrind valgrind_units
 stage fuzz bash "$ROOT/tests/fuzz/run-fuzz.sh" "$ROOT/_build/fuzz" 15
 # distcheck builds and tests the tarball.  Its end-to-end run is the tests
 # that read files the tarball must carry (image, contrib, the LibreChat
-# client package) plus /exec: the whole suite already ran twice above.
+# client package) plus /exec: the whole suite already ran above.
 stage distcheck env CIP_E2E_SELECT="test_exec or test_image or test_contrib or test_librechat_client" \
 	make -s -C "$ROOT/_build/main" distcheck
 
