@@ -128,7 +128,15 @@ post(const char *head, size_t hl, const char *body, size_t blen, char *reply, si
 	sa.sin_port = htons((uint16_t)cfg.port);
 	FUZZ_ASSERT((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	FUZZ_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	/*
+	 * Close with a reset: hundreds of connections a second left in
+	 * TIME_WAIT use up the ephemeral ports within minutes.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "fuzz_multipart: connect: %s\n", strerror(errno));
+		FUZZ_ASSERT(0);
+	}
 	/* The server may answer (400) and close before the body is all sent. */
 	sent = send_all(fd, head, hl) == 0 && send_all(fd, body, blen) == 0;
 	while (got < cap && (r = recv(fd, reply + got, cap - got, 0)) > 0)
