@@ -32,7 +32,8 @@
 #define FILE_CAP 1000
 
 static struct cfg cfg = { .auth = CFG_AUTH_NONE, .host = "127.0.0.1",
-    .max_file_bytes = FILE_CAP, .max_request_bytes = 1 << 20, .max_connections = 64 };
+    .max_file_bytes = FILE_CAP, .max_request_bytes = 1 << 20, .max_connections = 64,
+    .max_active_requests = 16, .header_timeout_s = 10, .body_timeout_s = 10 };
 static size_t body_len;		/* of the request being sent; read by the handler */
 
 static void
