@@ -6,8 +6,8 @@
 
 It starts its own daemon (free loopback port, temporary storage, a unique
 sandbox label) and runs one client thread per session, each doing, at
-random with 1 to 4 s between calls (the model's turn), what LibreChat's
-tools send:
+random with 8 to 20 s between calls (the model's turn, --think to
+change), what LibreChat's tools send:
 
   py        pandas work that writes a CSV (the file must come back)
   bash      a bash_tool call running a python3 heredoc and ls
@@ -49,8 +49,10 @@ USER = "665f1c2e9b1e8a0012345678"
 KINDS = (("py", 36), ("bash", 26), ("upload", 12), ("download", 18), ("timeout", 4),
          ("membomb", 4))
 # A LibreChat user's next tool call comes after the model has read the last
-# one's output: seconds, not microseconds.
-THINK_S = (1.0, 4.0)
+# one's output and written its next turn: 8 to 20 s of generation.  Back to
+# back (no pause), 50 sessions ask 2 cores for several times what they
+# have, and runs then meet their 30 s cap: a measure of the machine.
+THINK_S = (8.0, 20.0)
 
 
 class BenchError(Exception):
@@ -175,7 +177,7 @@ class Stats:
             (self.errors[kind] if err else self.times[kind]).append(err or ms)
 
 
-def client(port, stats, stop):
+def client(port, stats, stop, think):
     s = Session(port)
     kinds = [k for k, w in KINDS for _ in range(w)]
     while not stop.is_set():
@@ -187,7 +189,7 @@ def client(port, stats, stop):
         except (BenchError, OSError, http.client.HTTPException, ValueError, KeyError) as e:
             err = "%s: %s" % (type(e).__name__, e)
         stats.add(kind, (time.perf_counter() - t0) * 1000, err)
-        stop.wait(random.uniform(*THINK_S))
+        stop.wait(random.uniform(*think))
 
 
 def sample(pid, label):
@@ -213,7 +215,10 @@ def main():
     ap.add_argument("--proxy", required=True)
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--think", type=float, nargs=2, default=THINK_S, metavar=("MIN", "MAX"),
+                    help="seconds between a session's calls (default %.0f %.0f)" % THINK_S)
     args = ap.parse_args()
+    think = tuple(args.think)
     port = free_port()
     storage = tempfile.mkdtemp(prefix="cip-soak-")
     label = "cip.bench.soak." + secrets.token_hex(4)
@@ -239,7 +244,8 @@ def main():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise BenchError("the daemon did not come up")
             time.sleep(0.1)
-        threads = [threading.Thread(target=client, args=(port, stats, stop), daemon=True)
+        threads = [threading.Thread(target=client, args=(port, stats, stop, think),
+                                    daemon=True)
                    for _ in range(args.sessions)]
         t0 = time.monotonic()
         for t in threads:
@@ -270,7 +276,8 @@ def main():
         left = containers(label)
         if left:
             subprocess.run(["docker", "rm", "-f"] + left, capture_output=True)
-    print("\n%d sessions, %.1f min, daemon %s" % (args.sessions, args.minutes, args.proxy))
+    print("\n%d sessions, %.1f min, %.0f-%.0f s between calls, daemon %s"
+          % (args.sessions, args.minutes, think[0], think[1], args.proxy))
     print("%-9s %6s %6s %9s %9s" % ("kind", "done", "errors", "median", "p90"))
     total_err = 0
     for kind, _ in KINDS:
