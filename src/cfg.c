@@ -34,6 +34,9 @@ static const char *const format_choices[] = { "text", "json", NULL };
 static const char *const auth_choices[] = { "api-key", "none", "jwt", NULL };
 static const char *const ttl_mode_choices[] = { "created", "idle", NULL };
 static const char *const bool_choices[] = { "false", "true", NULL };
+/* Bits as CFG_LIMIT_*, then "all", which cfg_load widens to the three. */
+static const char *const limit_choices[] = { "memory", "pids", "cpu", "all", NULL };
+#define LIMIT_WORD_ALL 8
 
 #define OFF(f) offsetof(struct cfg, f)
 
@@ -100,6 +103,8 @@ static const struct cfg_var cfg_vars[] = {
 	  "open-file limit (RLIMIT_NOFILE) in a sandbox" },
 	{ "CI_SANDBOX_NPROC", T_INT, OFF(nproc_limit), "8192", 64, 1048576, NULL, 0,
 	  "RLIMIT_NPROC in a sandbox (per host uid; CI_MAX_PIDS is the real cap)" },
+	{ "CI_ACCEPT_UNENFORCED_LIMITS", T_FLAGS, OFF(accept_unenforced), "", 0, 0, limit_choices, 0,
+	  "caps the engine may leave unenforced (rootless Podman on cgroup v1 drops all three) while the proxy still starts: a comma list of memory, pids, cpu, or all (empty: refuse to start)" },
 	{ "CI_POOL_SIZE", T_INT, OFF(pool_size), "2", 0, 256, NULL, 0,
 	  "warm sandbox containers kept ready for new sessions (0: none); each serves one session only" },
 	{ "CI_MAX_LIVE_CONTAINERS", T_INT, OFF(max_live), "64", 1, 100000, NULL, 0,
@@ -243,7 +248,9 @@ cfg_set(struct cfg *c, const struct cfg_var *v, const char *val, char *err, size
 			}
 		goto bad;
 	case T_FLAGS:
-		if ((*(int *)field = parse_flags(val, v->choices)) <= 0)
+		/* An empty list is refused unless it is the default. */
+		if ((*(int *)field = parse_flags(val, v->choices)) < 0 ||
+		    (*(int *)field == 0 && v->def[0]))
 			goto bad;
 		return 0;
 	}
@@ -321,6 +328,8 @@ cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errle
 		    c->pool_size, c->max_live);
 		goto fail;
 	}
+	if (c->accept_unenforced & LIMIT_WORD_ALL)
+		c->accept_unenforced = CFG_LIMIT_ALL;
 	if (c->workspace_mb > c->max_memory_mb)
 		log_warn("CI_WORKSPACE_MB (%d) exceeds CI_MAX_MEMORY_MB (%d): tmpfs pages "
 		    "count against the memory cap", c->workspace_mb, c->max_memory_mb);

@@ -15,6 +15,15 @@
 #define CFG_AUTH_NONE 2
 #define CFG_AUTH_JWT 4
 
+/*
+ * Sandbox limits the engine might not enforce (CI_ACCEPT_UNENFORCED_LIMITS),
+ * a bit set: the caps of CI_MAX_MEMORY_MB, CI_MAX_PIDS and CI_MAX_CPUS.
+ */
+#define CFG_LIMIT_MEMORY 1
+#define CFG_LIMIT_PIDS 2
+#define CFG_LIMIT_CPU 4
+#define CFG_LIMIT_ALL (CFG_LIMIT_MEMORY | CFG_LIMIT_PIDS | CFG_LIMIT_CPU)
+
 /* Most modules CI_PYTHON_PRELOAD may name (the runner takes as many). */
 #define CFG_PRELOAD_MAX 64
 
@@ -52,6 +61,7 @@ struct cfg {
 	int docker_wait_s;
 	int nofile_limit;
 	int nproc_limit;
+	int accept_unenforced;		/* CFG_LIMIT_* bits the operator accepts unenforced */
 	double session_ttl_min;
 	int session_ttl_idle;		/* CI_SESSION_TTL_MODE=idle */
 	double sweep_interval_s;

@@ -741,3 +741,38 @@ docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream 
 	*out = s;
 	return DOCKER_OK;
 }
+
+int
+docker_info(struct docker *dk, struct docker_info *out, struct docker_err *err)
+{
+	struct buf body;
+	int rc;
+
+	buf_init(&body, RESP_CAP);
+	if ((rc = dk_call(dk, "GET", "/info", NULL, &body, err)) != DOCKER_OK)
+		goto out;
+	if (docker_json_info(body.data, out) < 0) {
+		set_err(err, 200, "GET /info: the answer is no JSON object");
+		rc = DOCKER_EAPI;
+		goto out;
+	}
+	/*
+	 * Podman's /info takes MemoryLimit and the like from the host, not from
+	 * the cgroup the rootless service may use; on cgroup v2 the controllers
+	 * delegated to it say what it can enforce.  (On cgroup v1 a rootless
+	 * engine has none, which /info's Rootless and CgroupVersion tell.)
+	 */
+	if (dk->podman && out->rootless && out->cgroup_version == 2) {
+		buf_free(&body);
+		buf_init(&body, RESP_CAP);
+		if ((rc = dk_call(dk, "GET", "/libpod/info", NULL, &body, err)) != DOCKER_OK)
+			goto out;
+		if ((out->controllers = docker_json_libpod_controllers(body.data)) < 0) {
+			set_err(err, 200, "GET /libpod/info: no host.cgroupControllers list");
+			rc = DOCKER_EAPI;
+		}
+	}
+out:
+	buf_free(&body);
+	return rc;
+}

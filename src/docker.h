@@ -58,6 +58,14 @@ const char *docker_api_version(const struct docker *dk);
 unsigned long long docker_error_count(const struct docker *dk);
 int docker_is_podman(const struct docker *dk);
 
+/*
+ * GET /info: what the engine says about the caps it can apply (see
+ * docker_json.h).  For rootless Podman on cgroup v2 also GET /libpod/info,
+ * whose list of delegated controllers is the truth there.  Once, at startup.
+ */
+struct docker_info;
+int docker_info(struct docker *dk, struct docker_info *out, struct docker_err *err);
+
 int docker_image_exists(struct docker *dk, const char *image, struct docker_err *err);
 int docker_create(struct docker *dk, const struct docker_create_spec *spec,
     char id[DOCKER_ID_MAX], struct docker_err *err);

@@ -133,3 +133,86 @@ docker_json_api_version(const char *v)
 		return 0;
 	return (int)(maj * 100 + min);
 }
+
+/* A boolean member: 1 or 0, -1 if absent or not a boolean. */
+static int
+json_flag(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return -1;
+	return json_object_get_boolean(v);
+}
+
+int
+docker_json_info(const char *body, struct docker_info *out)
+{
+	struct json_object *j = body ? json_tokener_parse(body) : NULL, *v, *opt;
+	const char *s;
+	size_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	out->memory_limit = out->pids_limit = out->cpu_cfs_quota = -1;
+	out->controllers = -1;
+	if (!json_object_is_type(j, json_type_object)) {
+		json_object_put(j);
+		return -1;
+	}
+	out->memory_limit = json_flag(j, "MemoryLimit");
+	out->pids_limit = json_flag(j, "PidsLimit");
+	out->cpu_cfs_quota = json_flag(j, "CpuCfsQuota");
+	/* Podman says Rootless; dockerd (and newer Podman) list name=rootless. */
+	out->rootless = json_flag(j, "Rootless") == 1;
+	if (json_object_object_get_ex(j, "SecurityOptions", &v) &&
+	    json_object_is_type(v, json_type_array)) {
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++) {
+			opt = json_object_array_get_idx(v, i);
+			if (json_object_is_type(opt, json_type_string) &&
+			    strcmp(json_object_get_string(opt), "name=rootless") == 0)
+				out->rootless = 1;
+		}
+	}
+	if (json_object_object_get_ex(j, "CgroupVersion", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		s = json_object_get_string(v);
+		out->cgroup_version = strcmp(s, "1") == 0 ? 1 : strcmp(s, "2") == 0 ? 2 : 0;
+	}
+	out->cgroup_none = json_object_object_get_ex(j, "CgroupDriver", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    strcmp(json_object_get_string(v), "none") == 0;
+	json_object_put(j);
+	return 0;
+}
+
+int
+docker_json_libpod_controllers(const char *body)
+{
+	struct json_object *j = body ? json_tokener_parse(body) : NULL, *host, *list, *c;
+	const char *name;
+	size_t i, n;
+	int bits = -1;
+
+	if (json_object_is_type(j, json_type_object) &&
+	    json_object_object_get_ex(j, "host", &host) &&
+	    json_object_object_get_ex(host, "cgroupControllers", &list) &&
+	    json_object_is_type(list, json_type_array)) {
+		bits = 0;
+		n = json_object_array_length(list);
+		for (i = 0; i < n; i++) {
+			c = json_object_array_get_idx(list, i);
+			if (!json_object_is_type(c, json_type_string))
+				continue;
+			name = json_object_get_string(c);
+			if (strcmp(name, "memory") == 0)
+				bits |= DOCKER_CG_MEMORY;
+			else if (strcmp(name, "pids") == 0)
+				bits |= DOCKER_CG_PIDS;
+			else if (strcmp(name, "cpu") == 0)
+				bits |= DOCKER_CG_CPU;
+		}
+	}
+	json_object_put(j);
+	return bits;
+}

@@ -1,7 +1,7 @@
 /*
  * The JSON the Engine API answers with, read: an error's message, the id
  * of a new container or exec, whether an inspected container runs, the
- * container list.  Apart from the transport (docker.c) so that the parsing
+ * container list, what the engine says about the caps it can apply.  Apart from the transport (docker.c) so that the parsing
  * of what the engine says can be tested and fuzzed without an engine.
  * Every body is NUL-terminated text, as struct buf keeps it.
  */
@@ -25,6 +25,29 @@ int docker_json_running(const char *body);
  */
 size_t docker_json_containers(const char *body, const char *key, docker_container_cb cb,
     void *ctx);
+/* What GET /info says about the caps the engine can apply. */
+struct docker_info {
+	int memory_limit;	/* "MemoryLimit": 1 true, 0 false, -1 not said */
+	int pids_limit;		/* "PidsLimit", the same */
+	int cpu_cfs_quota;	/* "CpuCfsQuota", the same */
+	int rootless;		/* Podman's "Rootless", or "name=rootless" in SecurityOptions */
+	int cgroup_version;	/* "CgroupVersion" 1 or 2; 0 if not said */
+	int cgroup_none;	/* "CgroupDriver" is "none": no cgroups at all */
+	int controllers;	/* Podman's delegated controllers (DOCKER_CG_*); -1 unknown */
+};
+
+/* Bits of the cgroup controllers that enforce our caps. */
+#define DOCKER_CG_MEMORY 1
+#define DOCKER_CG_PIDS 2
+#define DOCKER_CG_CPU 4
+
+/* Read a GET /info answer into *out: 0, or -1 if it is no JSON object. */
+int docker_json_info(const char *body, struct docker_info *out);
+/*
+ * The controllers in Podman's GET /libpod/info host.cgroupControllers
+ * as DOCKER_CG_* bits; -1 if the answer has no such list.
+ */
+int docker_json_libpod_controllers(const char *body);
 /* An API version "1.41" as 141; 0 if unreadable. */
 int docker_json_api_version(const char *v);
 

@@ -17,6 +17,8 @@
 
 #include "cfg.h"
 #include "docker.h"
+#include "docker_json.h"
+#include "engine_limits.h"
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
@@ -44,6 +46,35 @@ usage(void)
 	cfg_print_table();
 }
 
+/*
+ * Refuse an engine that would silently drop a sandbox cap, unless the
+ * operator accepted that cap (CI_ACCEPT_UNENFORCED_LIMITS).  Every cap is
+ * always asked for: CI_MAX_MEMORY_MB, CI_MAX_PIDS and CI_MAX_CPUS have no
+ * "off" value.
+ */
+static int
+check_limits(struct docker *dk, const struct cfg *cfg)
+{
+	struct docker_err err = { 0, "" };
+	struct docker_info info;
+	char msg[1200];
+	int read;
+
+	read = docker_info(dk, &info, &err) == DOCKER_OK;
+	switch (engine_limits_verdict(read ? &info : NULL, err.msg, CFG_LIMIT_ALL,
+	    cfg->accept_unenforced, msg, sizeof(msg))) {
+	case ENGINE_LIMITS_OK:
+		return 0;
+	case ENGINE_LIMITS_ACCEPTED:
+		log_warn("%s", msg);
+		return 0;
+	case ENGINE_LIMITS_REFUSED:
+		break;
+	}
+	log_error("%s", msg);
+	return -1;
+}
+
 /* Wait for the engine to answer, up to the configured window. */
 static int
 wait_for_engine(struct docker *dk, const struct cfg *cfg)
@@ -64,6 +95,8 @@ wait_for_engine(struct docker *dk, const struct cfg *cfg)
 	}
 	log_info("docker engine at %s, API %s%s", cfg->docker_host, docker_api_version(dk),
 	    docker_is_podman(dk) ? " (podman)" : "");
+	if (check_limits(dk, cfg) < 0)
+		return -1;
 	if (docker_image_exists(dk, cfg->sandbox_image, &err) != DOCKER_OK) {
 		log_error("sandbox image %s is missing (%s); build it with: "
 		    "make sandbox-image (or docker/build-sandbox-image.sh)", cfg->sandbox_image,

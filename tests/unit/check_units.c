@@ -23,6 +23,7 @@ main(void)
 	srunner_add_suite(sr, suite_http());
 	srunner_add_suite(sr, suite_buf());
 	srunner_add_suite(sr, suite_docker_fake());
+	srunner_add_suite(sr, suite_engine_limits());
 	srunner_add_suite(sr, suite_sha256());
 	srunner_add_suite(sr, suite_db());
 	srunner_add_suite(sr, suite_metrics());

@@ -12,6 +12,7 @@ Suite *suite_exec_req(void);
 Suite *suite_http(void);
 Suite *suite_buf(void);
 Suite *suite_docker_fake(void);
+Suite *suite_engine_limits(void);
 Suite *suite_sha256(void);
 Suite *suite_db(void);
 Suite *suite_metrics(void);

@@ -98,6 +98,28 @@ START_TEST(bad_values_are_refused_by_name)
 }
 END_TEST
 
+START_TEST(unenforced_limits_list)
+{
+	static const char *const some[] = { "CI_ACCEPT_UNENFORCED_LIMITS", " pids , memory", NULL };
+	static const char *const all[] = { "CI_ACCEPT_UNENFORCED_LIMITS", "cpu,all", NULL };
+	struct cfg *c;
+	char err[512];
+
+	ck_assert_int_eq(load(NULL, &c, err), 0);
+	ck_assert_int_eq(c->accept_unenforced, 0);
+	cfg_free(c);
+	ck_assert_int_eq(load(some, &c, err), 0);
+	ck_assert_int_eq(c->accept_unenforced, CFG_LIMIT_PIDS | CFG_LIMIT_MEMORY);
+	cfg_free(c);
+	ck_assert_int_eq(load(all, &c, err), 0);
+	ck_assert_int_eq(c->accept_unenforced, CFG_LIMIT_ALL);
+	cfg_free(c);
+	assert_refused("CI_ACCEPT_UNENFORCED_LIMITS", "disk", "memory, pids, cpu");
+	assert_refused("CI_ACCEPT_UNENFORCED_LIMITS", "memory,", "comma list");
+	assert_refused("CI_ACCEPT_UNENFORCED_LIMITS", "true", "comma list");
+}
+END_TEST
+
 START_TEST(jwt_needs_a_key)
 {
 	static const char *const kv[] = { "CI_AUTH", "jwt", NULL };
@@ -119,6 +141,7 @@ suite_cfg(void)
 	tcase_add_test(tc, values_are_read);
 	tcase_add_test(tc, bad_values_are_refused_by_name);
 	tcase_add_test(tc, jwt_needs_a_key);
+	tcase_add_test(tc, unenforced_limits_list);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -174,6 +174,54 @@ START_TEST(podman_conflict_and_ping)
 }
 END_TEST
 
+/* GET /info read; rootless Podman on cgroup v2 also needs /libpod/info's list. */
+START_TEST(info_and_libpod_info)
+{
+	static char a[1024];
+	struct docker_err err;
+	struct docker_info info;
+	struct fake f;
+	struct docker *dk;
+	size_t len;
+
+	answer(a, sizeof(a), "200 OK", "Api-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\n",
+	    "{\"MemoryLimit\":true,\"PidsLimit\":true,\"CpuCfsQuota\":true,"
+	    "\"CgroupVersion\":\"1\",\"Rootless\":true}", &len);
+	fake_start(&f, a, len);
+	dk = client(&f, 2000);
+	ck_assert_int_eq(docker_negotiate(dk, &err), DOCKER_OK);
+	ck_assert_int_eq(docker_info(dk, &info, &err), DOCKER_OK);
+	ck_assert_int_eq(info.rootless, 1);
+	ck_assert_int_eq(info.cgroup_version, 1);
+	ck_assert_int_eq(info.controllers, -1);
+	docker_free(dk);
+	fake_stop(&f);
+
+	/* The fake answers /libpod/info with the same body: no controller list. */
+	answer(a, sizeof(a), "200 OK", "Api-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\n",
+	    "{\"CgroupVersion\":\"2\",\"Rootless\":true}", &len);
+	fake_start(&f, a, len);
+	dk = client(&f, 2000);
+	ck_assert_int_eq(docker_negotiate(dk, &err), DOCKER_OK);
+	ck_assert_int_eq(docker_info(dk, &info, &err), DOCKER_EAPI);
+	ck_assert_msg(strstr(err.msg, "cgroupControllers"), "%s", err.msg);
+	docker_free(dk);
+	fake_stop(&f);
+
+	fake_start(&f, a404, a404_len);
+	dk = client(&f, 2000);
+	ck_assert_int_eq(docker_info(dk, &info, &err), DOCKER_ENOTFOUND);
+	docker_free(dk);
+	fake_stop(&f);
+
+	fake_start(&f, agarbage, agarbage_len);
+	dk = client(&f, 2000);
+	ck_assert_int_eq(docker_info(dk, &info, &err), DOCKER_EAPI);
+	docker_free(dk);
+	fake_stop(&f);
+}
+END_TEST
+
 START_TEST(no_engine_and_silent_engine)
 {
 	struct docker_err err;
@@ -267,6 +315,7 @@ suite_docker_fake(void)
 	tcase_add_test(tc, a_create_answer_id_is_a_string);
 	tcase_add_test(tc, not_found_and_plain_text);
 	tcase_add_test(tc, podman_conflict_and_ping);
+	tcase_add_test(tc, info_and_libpod_info);
 	tcase_add_test(tc, no_engine_and_silent_engine);
 	tcase_add_test(tc, garbage_answers);
 	suite_add_tcase(s, tc);
