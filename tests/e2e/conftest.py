@@ -182,8 +182,10 @@ class Daemon:
 
     def cleanup(self):
         ids = docker("ps", "-aq", "--filter", f"label={self.label}=1", check=False).split()
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
+        # One at a time: podman 4.3's rm -f of several, one of them gone
+        # meanwhile, removes none and still exits 0.
+        for i in ids:
+            docker("rm", "-f", "-v", i, check=False)
 
 
 @pytest.fixture
