@@ -7,7 +7,10 @@
 #      the end-to-end suites that test only the sandbox's side run once);
 #   3. the unit tests under valgrind;
 #   4. the libFuzzer targets, 15 s each (tests/fuzz/run-fuzz.sh);
-#   5. `make distcheck` (the end-to-end tests that need the tarball's files).
+#   5. `make distcheck` (the end-to-end tests that need the tarball's files);
+#   6. the end-to-end core against Podman, rootful, on the core sandbox
+#      image, and the startup refusal against rootless Podman
+#      (tests/engines/podman.sh).
 # Ends with one line "N passed, M failed" over every test run.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -77,6 +80,8 @@ stage fuzz bash "$ROOT/tests/fuzz/run-fuzz.sh" "$ROOT/_build/fuzz" 15
 # client package) plus /exec: the whole suite already ran above.
 stage distcheck env CIP_E2E_SELECT="test_exec or test_image or test_contrib or test_librechat_client" \
 	make -s -C "$ROOT/_build/main" distcheck
+# Podman: its own services and sockets, stopped at the end (a few minutes).
+stage podman bash "$ROOT/tests/engines/podman.sh" "$ROOT/_build/main"
 
 for s in "${failed_stages[@]}"; do
 	echo "=== end of the $s log ($OUT/$s.log)"
