@@ -150,7 +150,7 @@ cd "$ROOT/tests/e2e" || die "no tests/e2e"
 env PYTHONDONTWRITEBYTECODE=1 CIP_BUILDDIR="$BUILD" CI_DOCKER_HOST="unix://$ROOTFUL_SOCK" \
 	CIP_ENGINE_CLI=podman CI_SANDBOX_IMAGE="$IMAGE" \
 	CIP_ROOTLESS_PODMAN_HOST="unix://$RL_SOCK" CIP_ROOTLESS_PODMAN_IMAGE="$IMAGE" \
-	/usr/bin/python3 -m pytest -p no:cacheprovider -q -m "not full_image" \
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q --durations=12 -m "not full_image" \
 	test_exec.py test_files.py test_lifecycle.py test_pool.py test_sandbox.py \
 	test_engine_limits.py
 rc=$?
