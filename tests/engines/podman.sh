@@ -6,14 +6,15 @@
 # As root on Debian bookworm.  Installs podman if it is missing (apt; a
 # failed install fails the stage), builds the tree and the core sandbox
 # image (docker/build-sandbox-image.sh --core, with dockerd), and starts two
-# Podman services of its own, each on its own socket, with a pid file and a
-# log in BUILD_DIR/podman/:
+# Podman services of its own, each on its own socket with a pid file beside
+# it (SOCKET without .sock, .pid) and a log in BUILD_DIR/podman/:
 #   - rootful:  podman system service --time=0 unix:///run/cip-podman.sock
 #   - rootless: the same as user cipuser (created with subordinate ids if
 #               missing), on unix:///run/user/UID/cip-podman.sock
 # The core image goes into each one's store by docker save | podman load,
 # skipped when the store already holds an image with the same
-# cip.build-hash label.  Then pytest runs the exec, files, lifecycle, pool
+# cip.build-hash label.  Then check_runner (the runner protocol) runs
+# against the rootful service, and pytest the exec, files, lifecycle, pool
 # and sandbox suites against the rootful service, on the core image, and
 # test_engine_limits.py, whose rootless_podman test starts the daemon
 # against the rootless service and must see it refuse.  Both services are
@@ -38,7 +39,7 @@ stop_services() {
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
-	rm -f "$ROOTFUL_PID" "$WORK/rootless.pid"
+	rm -f "$ROOTFUL_PID" "${RL_PID:-}"
 }
 trap stop_services EXIT
 
@@ -100,7 +101,7 @@ for tool in newuidmap slirp4netns; do
 	command -v $tool >/dev/null || die "$tool missing (apt-get install uidmap slirp4netns)"
 done
 "$ROOT/contrib/ensure-dockerd.sh" || die "no dockerd to build the image with"
-echo "$(podman --version)"
+podman --version
 
 # 2. The daemon and the core image.
 "$ROOT/contrib/build.sh" "$BUILD" >"$WORK/build.log" 2>&1 ||
@@ -126,6 +127,7 @@ for f in /etc/subuid /etc/subgid; do
 done
 RL_RUN=/run/user/$uid
 RL_SOCK=$RL_RUN/cip-podman.sock
+RL_PID=$RL_RUN/cip-podman.pid
 install -d -m 0700 -o "$RL_USER" -g "$RL_USER" "$RL_RUN" || die "cannot make $RL_RUN"
 RL_HOME=$(getent passwd "$RL_USER" | cut -d: -f6)
 # setpriv execs podman itself (runuser would stay as its parent), so $! is
@@ -135,15 +137,25 @@ rl_podman() {
 		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR="$RL_RUN" HOME="$RL_HOME" \
 		USER="$RL_USER" podman "$@")
 }
-stop_leftover "$WORK/rootless.pid" "$RL_SOCK"
+stop_leftover "$RL_PID" "$RL_SOCK"
 rm -f "$RL_SOCK"
 rl_podman system service --time=0 "unix://$RL_SOCK" >"$WORK/rootless.log" 2>&1 &
 pids+=($!)
-echo $! >"$WORK/rootless.pid" || die "cannot write $WORK/rootless.pid"
+echo $! >"$RL_PID" || die "cannot write $RL_PID"
 wait_ping "$RL_SOCK" "$!" "$WORK/rootless.log"
 transfer_image rl_podman
 
-# 5. The suites.  -m "not full_image": the core image has bash and Python
+# 5. The runner protocol straight to a container (as run-e2e.sh runs it);
+# a failed check leaves its container behind, so sweep by its label.
+make -s -C "$BUILD" tests/e2e/check_runner || die "check_runner build failed"
+rc_runner=0
+CI_DOCKER_HOST="unix://$ROOTFUL_SOCK" CI_SANDBOX_IMAGE="$IMAGE" "$BUILD/tests/e2e/check_runner" ||
+	rc_runner=1
+for c in $(podman ps -aq --filter label=cip.e2e.runner=1); do
+	podman rm -f -v "$c" >/dev/null || echo "podman stage: cannot remove container $c"
+done
+
+# 6. The suites.  -m "not full_image": the core image has bash and Python
 # only; the tests marked so need the full image's other languages and
 # libraries, and run in the check stage on dockerd.
 cd "$ROOT/tests/e2e" || die "no tests/e2e"
@@ -155,4 +167,4 @@ env PYTHONDONTWRITEBYTECODE=1 CIP_BUILDDIR="$BUILD" CI_DOCKER_HOST="unix://$ROOT
 	test_engine_limits.py
 rc=$?
 echo "podman stage: $(elapsed) s wall time"
-exit $rc
+((rc == 0 && rc_runner == 0))
