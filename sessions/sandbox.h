@@ -42,17 +42,17 @@ struct sandbox_ops {
 	int (*attach)(void *ctx, const char *id, struct channel **ch, struct docker_err *err);
 	/* DOCKER_OK with *running set, or DOCKER_ENOTFOUND if sandbox id is gone. */
 	int (*running)(void *ctx, const char *id, int *running, struct docker_err *err);
-	/*
-	 * Optional: 1 if sandbox id ended because the host's OOM killer stopped
-	 * it whole (gVisor: the Sentry holds all of the sandbox's memory).
-	 */
-	int (*oom_killed)(void *ctx, const char *id);
 	/* Remove sandbox id, running or not, with its anonymous volumes. */
 	int (*remove)(void *ctx, const char *id, struct docker_err *err);
 	/* DOCKER_OK if the engine answers. */
 	int (*ping)(void *ctx, struct docker_err *err);
 	/* Engine calls that have failed since the start. */
 	unsigned long long (*errors)(void *ctx);
+	/*
+	 * Optional: 1 if sandbox id ended because the host's OOM killer stopped
+	 * it whole (gVisor: the Sentry holds all of the sandbox's memory).
+	 */
+	int (*oom_killed)(void *ctx, const char *id);
 };
 
 /* A source of sandboxes: its operations and their state (borrowed). */
