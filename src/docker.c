@@ -41,8 +41,9 @@ struct docker {
 struct docker_stream {
 	CURL *h;
 	curl_socket_t fd;
-	char *pre;		/* stream bytes read along with the headers */
+	char *pre;		/* stream bytes read ahead: with the headers, or by quiet */
 	size_t prelen, preoff;
+	int end;		/* read ahead: 0 nothing, 1 EOF, -errno an error */
 };
 
 struct docker *
@@ -569,11 +570,17 @@ docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
 	return rc;
 }
 
+/* Wait for fd, until deadline (a clock_mono_ms time; -1: no limit). */
 static int
-wait_socket(curl_socket_t fd, short events, int timeout_ms)
+wait_socket(curl_socket_t fd, short events, long long deadline)
 {
 	struct pollfd pf = { .fd = fd, .events = events };
-	int r;
+	long long left;
+	int r, timeout_ms;
+
+	left = deadline < 0 ? -1 : deadline - clock_mono_ms();
+	/* Never a negative wait by accident: poll would take it as no limit. */
+	timeout_ms = left < 0 ? (deadline < 0 ? -1 : 0) : left > 86400000 ? 86400000 : (int)left;
 
 	do
 		r = poll(&pf, 1, timeout_ms);
@@ -587,7 +594,7 @@ int
 docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int timeout_ms)
 {
 	const char *p = buf;
-	long long deadline = clock_mono_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	size_t sent;
 	CURLcode cc;
 	int r;
@@ -601,7 +608,7 @@ docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int tim
 		}
 		if (cc != CURLE_AGAIN)
 			return -EPIPE;
-		if ((r = wait_socket(s->fd, POLLOUT, (int)(deadline - clock_mono_ms()))) < 0)
+		if ((r = wait_socket(s->fd, POLLOUT, deadline)) < 0)
 			return r;
 	}
 	return 0;
@@ -610,18 +617,39 @@ docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int tim
 int
 docker_stream_quiet(struct docker_stream *s)
 {
-	struct pollfd pf = { s->fd, POLLIN, 0 };
+	char b[4096], *p;
+	size_t got;
+	CURLcode cc;
 
-	if (s->preoff < s->prelen)
+	if (s->preoff < s->prelen || s->end)
 		return 0;
-	/* Readable (data, EOF or an error) while nothing was asked: not quiet. */
-	return poll(&pf, 1, 0) == 0;
+	cc = curl_easy_recv(s->h, b, sizeof(b), &got);
+	if (cc == CURLE_AGAIN)
+		return 1;
+	if (cc != CURLE_OK) {
+		s->end = -ECONNRESET;
+		return 0;
+	}
+	if (got == 0) {
+		s->end = 1;
+		return 0;
+	}
+	/* Unasked bytes: the caller gives up on the stream, but recv still returns them. */
+	if (!(p = realloc(s->pre, got))) {
+		s->end = -ENOMEM;
+		return 0;
+	}
+	memcpy(p, b, got);
+	s->pre = p;
+	s->prelen = got;
+	s->preoff = 0;
+	return 0;
 }
 
 long
 docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms)
 {
-	long long deadline = clock_mono_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	size_t got, n;
 	CURLcode cc;
 	int r;
@@ -632,13 +660,16 @@ docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_m
 		s->preoff += n;
 		return (long)n;
 	}
+	if (s->end)
+		return s->end > 0 ? 0 : s->end;
+	/* curl first, always: TLS may have decrypted bytes the socket no longer shows. */
 	for (;;) {
 		cc = curl_easy_recv(s->h, buf, cap, &got);
 		if (cc == CURLE_OK)
 			return (long)got;	/* 0 is EOF */
 		if (cc != CURLE_AGAIN)
 			return -ECONNRESET;
-		if ((r = wait_socket(s->fd, POLLIN, (int)(deadline - clock_mono_ms()))) < 0)
+		if ((r = wait_socket(s->fd, POLLIN, deadline)) < 0)
 			return r;
 	}
 }
@@ -696,6 +727,11 @@ read_upgrade_head(struct docker_stream *s, long timeout_ms, struct docker_err *e
 	return DOCKER_OK;
 }
 
+/*
+ * Ask curl, not the socket, whether bytes wait: under TLS it may hold
+ * decrypted bytes while the socket has nothing, and the socket may hold
+ * bytes that are no data (a session ticket).  What comes is kept for recv.
+ */
 int
 docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream **out,
     struct docker_err *err)
