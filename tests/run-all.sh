@@ -7,7 +7,9 @@
 #      the end-to-end suites that test only the sandbox's side run once);
 #   3. the unit tests under valgrind;
 #   4. the libFuzzer targets, 15 s each (tests/fuzz/run-fuzz.sh);
-#   5. `make distcheck` (the end-to-end tests that need the tarball's files).
+#   5. `make distcheck` (the end-to-end tests that need the tarball's files);
+#   6. the end-to-end core through a second dockerd reached over TLS
+#      (tests/engines/tls.sh).
 # Ends with one line "N passed, M failed" over every test run.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -77,6 +79,10 @@ stage fuzz bash "$ROOT/tests/fuzz/run-fuzz.sh" "$ROOT/_build/fuzz" 15
 # client package) plus /exec: the whole suite already ran above.
 stage distcheck env CIP_E2E_SELECT="test_exec or test_image or test_contrib or test_librechat_client" \
 	make -s -C "$ROOT/_build/main" distcheck
+# A remote engine over TLS: a second dockerd on loopback that verifies its
+# clients, the core image copied into it, the end-to-end core through it,
+# and the refused handshakes (a few minutes).
+stage tls bash "$ROOT/tests/engines/tls.sh" "$ROOT/_build/main"
 
 for s in "${failed_stages[@]}"; do
 	echo "=== end of the $s log ($OUT/$s.log)"
