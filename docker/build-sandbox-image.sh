@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build the sandbox image from docker/sandbox/Dockerfile and a runner binary.
 #
-#   docker/build-sandbox-image.sh RUNNER_BINARY [TAG]
+#   docker/build-sandbox-image.sh [--core] RUNNER_BINARY [TAG]
+#
+# --core builds docker/sandbox/Dockerfile.core instead: bash, Python and the
+# runner only (about 130 MB against 5 GB), for the test stages that copy the
+# image into another engine; its TAG defaults to code-interpreter-sandbox:core.
 #
 # cip-python, the sandbox's /usr/bin/python3, is taken from beside the
 # runner binary (the build puts both in src/runner/).
@@ -23,9 +27,16 @@ DOCKERFILE=$SCRIPT_DIR/sandbox/Dockerfile
 
 die() { echo "build-sandbox-image: $*" >&2; exit 1; }
 
-(($# >= 1 && $# <= 2)) || die "usage: $0 RUNNER_BINARY [TAG]"
+CORE=0
+if [[ ${1:-} == --core ]]; then CORE=1; shift; fi
+(($# >= 1 && $# <= 2)) || die "usage: $0 [--core] RUNNER_BINARY [TAG]"
 RUNNER=$1
-TAG=${2:-${CI_SANDBOX_IMAGE:-code-interpreter-sandbox:latest}}
+if ((CORE)); then
+	DOCKERFILE=$SCRIPT_DIR/sandbox/Dockerfile.core
+	TAG=${2:-code-interpreter-sandbox:core}
+else
+	TAG=${2:-${CI_SANDBOX_IMAGE:-code-interpreter-sandbox:latest}}
+fi
 BUILD_LOG=${CI_SANDBOX_BUILD_LOG:-${TMPDIR:-/tmp}/cip-sandbox-build.log}
 NETWORK=${CI_BUILD_NETWORK:-host}
 
@@ -60,6 +71,12 @@ cp "$DOCKERFILE" "$ctx/Dockerfile"
 install -m 0755 "$RUNNER" "$ctx/runner"
 install -m 0755 "$PYCLIENT" "$ctx/cip-python"
 for d in python pyserver ptc ts r hints; do cp -R "$SANDBOX/$d" "$ctx/$d"; done
+if ((CORE)); then
+	chmod -R a+rX,go-w "$ctx"
+	image_build "$TAG" "$hash" "$BUILD_LOG" "$ctx"
+	echo "sandbox image $TAG built"
+	exit 0
+fi
 command -v npm >/dev/null 2>&1 || die "npm not installed (run contrib/install-deps.sh)"
 mkdir "$ctx/node"
 cp "$SANDBOX/node/package.json" "$SANDBOX/node/package-lock.json" "$ctx/node/"

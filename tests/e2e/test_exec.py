@@ -3,6 +3,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from conftest import KEY
 
 
@@ -15,6 +17,7 @@ def test_print(daemon):
     assert len(r["session_id"]) == 21
 
 
+@pytest.mark.full_image
 def test_js_and_bash_with_args(daemon):
     r = daemon.exec("console.log(process.argv.slice(2).join('|'))", lang="js",
                     args=["a b", "c"])

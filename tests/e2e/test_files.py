@@ -3,6 +3,8 @@ import hashlib
 import re
 import urllib.parse
 
+import pytest
+
 from conftest import KEY
 
 
@@ -34,6 +36,7 @@ def test_new_files_are_captured_and_downloadable(daemon):
     assert got.headers["Content-Type"] == "application/octet-stream"
 
 
+@pytest.mark.full_image
 def test_plot_is_a_png(daemon):
     r = daemon.exec("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.savefig('plot.png')",
                     user_id="u")
@@ -209,6 +212,7 @@ def test_unknown_or_hostile_refs(daemon):
     assert r["stdout"] == "x\n"
 
 
+@pytest.mark.full_image
 def test_bare_show_saves_pngs_without_warnings(daemon):
     r = daemon.exec("import matplotlib.pyplot as plt\nimport seaborn as sns\n"
                     "plt.plot([1, 2, 3])\nplt.show()\n"
@@ -226,6 +230,7 @@ def test_bare_show_saves_pngs_without_warnings(daemon):
     assert set(by_name(again)) == {"plot_2.png"}
 
 
+@pytest.mark.full_image
 def test_plotly_show_writes_html(daemon):
     r = daemon.exec("import plotly.express as px\npx.bar(x=[1, 2], y=[3, 4]).show()")
     assert r["stderr"] == ""
