@@ -4,8 +4,9 @@
 # localhost and a client certificate (and a stranger CA with its own client
 # certificate) with openssl; starts a second dockerd that shares nothing
 # with the main one (tls-lib.sh says how) and verifies its clients; copies
-# the core sandbox image into it; runs test_exec.py, test_files.py,
-# test_lifecycle.py and test_tls_engine.py (the refusals) through it; stops
+# the core sandbox image into it; runs check_runner (the runner protocol
+# over the TLS exec stream), test_exec.py, test_files.py, test_lifecycle.py
+# and test_tls_engine.py (the refusals among them) through it; stops
 # it by its pid and removes its roots.  Prints the stage's wall times.
 #
 #   tests/engines/tls.sh BUILD_DIR
@@ -75,6 +76,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+rc=0
 t0=$(now)
 tls_make_certs "$WORK/certs" || die "openssl could not make the certificates"
 PORT=$(tls_free_port) || die "no free port"
@@ -90,7 +92,7 @@ grep -q "^state = \"$TLS_EXECROOT/" "$TLS_EXECROOT/containerd/containerd.toml" |
 [[ $(ps -o args= --ppid "$TLS_DOCKERD_PID") == *"--config $TLS_EXECROOT/containerd/containerd.toml"* ]] ||
 	die "the second dockerd did not start its own containerd"
 
-make -s -C "$BUILD" >/dev/null || die "build failed"
+make -s -C "$BUILD" all tests/e2e/check_runner >/dev/null || die "build failed"
 # With this tree's runner (docker's cache makes a rebuild cheap).
 t=$(now)
 make -s -C "$BUILD" sandbox-core-image >"$WORK/image.log" 2>&1 ||
@@ -102,15 +104,17 @@ docker save "$IMAGE" | docker -H "unix://$TLS_SOCK" load -q >/dev/null ||
 echo "tls: $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%d MB", $1 / 1e6 }')) copied in $(since "$t")"
 
 t=$(now)
+export CI_DOCKER_HOST=tcp://127.0.0.1:$PORT \
+	CI_DOCKER_TLS_CA=$WORK/certs/client/ca.pem \
+	CI_DOCKER_TLS_CERT=$WORK/certs/client/cert.pem \
+	CI_DOCKER_TLS_KEY=$WORK/certs/client/key.pem \
+	CI_SANDBOX_IMAGE=$IMAGE
+# The runner protocol straight over the TLS exec stream (no daemon between).
+"$BUILD/tests/e2e/check_runner" || rc=1
 cd "$ROOT/tests/e2e" || die "no tests/e2e"
 CIP_BUILDDIR=$BUILD CIP_SRCDIR=$ROOT PYTHONDONTWRITEBYTECODE=1 \
-CI_DOCKER_HOST=tcp://127.0.0.1:$PORT \
-CI_DOCKER_TLS_CA=$WORK/certs/client/ca.pem \
-CI_DOCKER_TLS_CERT=$WORK/certs/client/cert.pem \
-CI_DOCKER_TLS_KEY=$WORK/certs/client/key.pem \
-CI_SANDBOX_IMAGE=$IMAGE CIP_TLS_CERTS=$WORK/certs CIP_TLS_DATA_ROOT=$WORK/engine/data \
+CIP_TLS_CERTS=$WORK/certs CIP_TLS_DATA_ROOT=$WORK/engine/data \
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q -m "not full_image" \
-	test_tls_engine.py test_exec.py test_files.py test_lifecycle.py
-rc=$?
+	test_tls_engine.py test_exec.py test_files.py test_lifecycle.py || rc=1
 echo "tls: tests $(since "$t"); the stage $(since "$t0") (engine start and image copy included)"
 exit "$rc"
