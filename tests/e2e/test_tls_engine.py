@@ -44,9 +44,10 @@ def metric(d, line):
 
 def test_a_pooled_channel_stays_sound_over_tls(make_daemon):
     """A warm container's channel waits unused, then is checked for stray
-    bytes (docker_stream_quiet) before a session takes it: over TLS the
-    socket can be readable with no data for us, and curl can hold data the
-    socket no longer shows.  A sound channel is taken (a hit), not replaced."""
+    bytes (docker_stream_quiet, which asks curl, not the socket) before a
+    session takes it.  A sound channel is taken (a hit), not replaced.  (The
+    old check, a poll of the socket, passes this too against dockerd: no
+    engine here leaves decrypted bytes or bare TLS records behind.)"""
     d = make_daemon(CI_POOL_SIZE="1")
     wait_for(lambda: d.request("GET", "/health", key=None).json()["pool_size"] == 1,
              "the pool filled", timeout=120)
