@@ -417,7 +417,9 @@ tls_refusal(struct docker *dk, CURLcode cc, int rc, struct docker_err *err)
 	}
 	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR && cc != CURLE_GOT_NOTHING)
 		return rc;
-	if (ping_request(dk, &ph, 1, &cc12, &e12) == DOCKER_OK || !tls_failure(cc12))
+	/* An engine that speaks TLS 1.3 only cannot tell us more: keep waiting. */
+	if (ping_request(dk, &ph, 1, &cc12, &e12) == DOCKER_OK || !tls_failure(cc12) ||
+	    strstr(e12.msg, "protocol version") || strstr(e12.msg, "unsupported protocol"))
 		return rc;
 	set_err(err, 0, "%s (offered TLS 1.2 only, the handshake says: %s; %s)", first,
 	    e12.msg + strlen("GET /_ping: "), tls_hint(cc12, e12.msg));

@@ -87,8 +87,9 @@ echo "tls: second dockerd (pid $TLS_DOCKERD_PID) on 127.0.0.1:$PORT up in $(sinc
 
 # Its managed containerd must be its own: its config under our exec root,
 # and no other containerd for its parent than the one it started.
-grep -q "^state = \"$TLS_EXECROOT/" "$TLS_EXECROOT/containerd/containerd.toml" ||
-	die "the second dockerd's containerd does not keep its state under $TLS_EXECROOT"
+grep -q "^state = \"$TLS_EXECROOT/" "$TLS_EXECROOT/containerd/containerd.toml" &&
+	grep -q "^root = \"$WORK/engine/data/" "$TLS_EXECROOT/containerd/containerd.toml" ||
+	die "the second dockerd's containerd does not keep its state and root under ours"
 [[ $(ps -o args= --ppid "$TLS_DOCKERD_PID") == *"--config $TLS_EXECROOT/containerd/containerd.toml"* ]] ||
 	die "the second dockerd did not start its own containerd"
 
