@@ -127,6 +127,12 @@ class Daemon:
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        # A test that points the daemon at a unix socket (a relay to the
+        # engine, say) drops inherited TLS files: TLS is for tcp:// only.
+        if self.env.get("CI_DOCKER_HOST", "").startswith("unix://"):
+            for k in ("CI_DOCKER_TLS_CA", "CI_DOCKER_TLS_CERT", "CI_DOCKER_TLS_KEY"):
+                if k not in env:
+                    self.env.pop(k, None)
         self.proc = None
 
     def start(self, wait=True, wrapper=()):

@@ -126,7 +126,7 @@ def test_a_refused_handshake_stops_the_daemon(tmp_path, case):
      "CI_DOCKER_TLS_CERT is set but CI_DOCKER_TLS_KEY is empty"),
     ({"CI_DOCKER_TLS_CA": f"{CERTS}/nonexistent.pem"},
      f'CI_DOCKER_TLS_CA="{CERTS}/nonexistent.pem": cannot read it'),
-    ({"CI_DOCKER_HOST": "unix:///run/cip-dockerd-tls.sock"},
+    ({"CI_DOCKER_HOST": "unix:///run/cip-dockerd-tls.sock", "CI_DOCKER_TLS_CA": TLS_CA},
      "is not tcp://host:port: TLS is for an engine reached over TCP only"),
 ])
 def test_bad_tls_settings_stop_the_daemon_before_the_engine(tmp_path, env, words):
