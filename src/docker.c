@@ -31,7 +31,7 @@
 
 struct docker {
 	char *socket_path;	/* unix socket, or NULL for tcp */
-	char *base_url;		/* "http://localhost", "http://host:port" or "https://host:port" */
+	char *base_url;		/* "http://localhost", "http(s)://host:port" */
 	char *tls_ca;		/* with https: the one CA the engine is verified against */
 	char *tls_cert, *tls_key;	/* NULL, or our client certificate */
 	char api[16];		/* "v1.41" */
