@@ -42,6 +42,11 @@ struct sandbox_ops {
 	int (*attach)(void *ctx, const char *id, struct channel **ch, struct docker_err *err);
 	/* DOCKER_OK with *running set, or DOCKER_ENOTFOUND if sandbox id is gone. */
 	int (*running)(void *ctx, const char *id, int *running, struct docker_err *err);
+	/*
+	 * Optional: 1 if sandbox id ended because the host's OOM killer stopped
+	 * it whole (gVisor: the Sentry holds all of the sandbox's memory).
+	 */
+	int (*oom_killed)(void *ctx, const char *id);
 	/* Remove sandbox id, running or not, with its anonymous volumes. */
 	int (*remove)(void *ctx, const char *id, struct docker_err *err);
 	/* DOCKER_OK if the engine answers. */
@@ -75,6 +80,7 @@ int sandbox_attach(const struct sandboxes *sbx, const char *id, struct channel *
 int sandbox_running(const struct sandboxes *sbx, const char *id, int *running,
     struct docker_err *err);
 int sandbox_remove(const struct sandboxes *sbx, const char *id, struct docker_err *err);
+int sandbox_oom_killed(const struct sandboxes *sbx, const char *id);
 int sandbox_engine_ping(const struct sandboxes *sbx, struct docker_err *err);
 unsigned long long sandbox_engine_errors(const struct sandboxes *sbx);
 

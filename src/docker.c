@@ -631,6 +631,23 @@ docker_inspect_running(struct docker *dk, const char *id, int *running, struct d
 }
 
 int
+docker_inspect_oom_killed(struct docker *dk, const char *id, int *oom, struct docker_err *err)
+{
+	struct buf out;
+	char path[256];
+	int rc;
+
+	*oom = 0;
+	buf_init(&out, RESP_CAP);
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	rc = dk_call(dk, "GET", path, NULL, &out, err);
+	if (rc == DOCKER_OK)
+		*oom = !docker_json_running(out.data) && docker_json_oom_killed(out.data);
+	buf_free(&out);
+	return rc;
+}
+
+int
 docker_remove(struct docker *dk, const char *id, struct docker_err *err)
 {
 	char path[256];

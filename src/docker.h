@@ -79,6 +79,9 @@ int docker_start(struct docker *dk, const char *id, struct docker_err *err);
 /* *running = 1 if it exists and runs; DOCKER_ENOTFOUND if it is gone. */
 int docker_inspect_running(struct docker *dk, const char *id, int *running,
     struct docker_err *err);
+/* *oom set if the engine says the OOM killer stopped container id (it has ended). */
+int docker_inspect_oom_killed(struct docker *dk, const char *id, int *oom,
+    struct docker_err *err);
 /* Force-remove with its volumes; an already gone container is success. */
 int docker_remove(struct docker *dk, const char *id, struct docker_err *err);
 /* A container as the engine lists it. */

@@ -28,6 +28,10 @@ DOCKER = os.environ.get("CIP_ENGINE_CLI") or (
     "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker")
 # The daemons' engine: what they inherit, as the daemon reads it.
 ENGINE_HOST = os.environ.get("CI_DOCKER_HOST") or "unix:///var/run/docker.sock"
+# The sandboxes' OCI runtime, as the daemons inherit it: gVisor (runsc)
+# differs from runc in ways some tests must know (README: The sandbox).
+RUNTIME = os.environ.get("CI_SANDBOX_RUNTIME", "")
+GVISOR = RUNTIME == "runsc" or RUNTIME.startswith("runsc-")
 # A tcp:// engine over TLS (tests/engines/tls.sh): the daemons inherit these
 # too, and the CLI and engine_connect() reach the engine with the same files.
 TLS_CA = os.environ.get("CI_DOCKER_TLS_CA", "")

@@ -42,4 +42,24 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1
 # CIP_E2E_SELECT: a pytest -k expression (run-all.sh's distcheck stage).
 if [ -n "${CIP_E2E_SELECT:-}" ]; then set -- -k "$CIP_E2E_SELECT"; else set --; fi
-exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} "$@" .
+# CIP_E2E_JOBS=N (N > 1): N pytest-xdist workers, a test file per worker at
+# a time (each test has its own daemons, ports and labels; the module
+# fixtures stay in one process), then the tests marked serial alone: they
+# restart the engine every other test stands on.
+JOBS=${CIP_E2E_JOBS:-1}
+# CIP_E2E_FILES: the test files to run (default: all of them).
+# shellcheck disable=SC2086
+set -- "$@" ${CIP_E2E_FILES:-.}
+if [ "$JOBS" -gt 1 ]; then
+	rc=0
+	# shellcheck disable=SC2086  # CIP_E2E_ARGS is a list of arguments
+	"$PYTHON" -m pytest -p no:cacheprovider -q -n "$JOBS" --dist loadfile -m "not serial" \
+		${CIP_E2E_ARGS:-} "$@" || rc=1
+	# Exit status 5: nothing selected (a -k that leaves the serial tests out).
+	r=0
+	# shellcheck disable=SC2086
+	"$PYTHON" -m pytest -p no:cacheprovider -q -m serial ${CIP_E2E_ARGS:-} "$@" || r=$?
+	[ $r -eq 0 ] || [ $r -eq 5 ] || rc=1
+	exit $rc
+fi
+exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} "$@"

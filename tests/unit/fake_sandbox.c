@@ -108,7 +108,7 @@ fd_close(void *st)
 	free(st);
 }
 
-static const struct channel_stream_ops fd_stream_ops = { fd_send, fd_recv, fd_quiet, fd_close };
+static const struct channel_stream_ops fd_stream_ops = { fd_send, fd_recv, fd_quiet, fd_close, NULL };
 
 /* Write bytes to the proxy as the relay's stdout, in Docker's framing. */
 static int
