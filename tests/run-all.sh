@@ -8,7 +8,9 @@
 #   3. the unit tests under valgrind;
 #   4. the libFuzzer targets, 15 s each (tests/fuzz/run-fuzz.sh);
 #   5. `make distcheck` (the end-to-end tests that need the tarball's files);
-#   6. the sandbox's end-to-end core again with every sandbox under gVisor.
+#   6. the end-to-end core through a second dockerd reached over TLS
+#      (tests/engines/tls.sh);
+#   7. the sandbox's end-to-end core again with every sandbox under gVisor.
 # Ends with one line "N passed, M failed" over every test run.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,6 +86,10 @@ stage fuzz bash "$ROOT/tests/fuzz/run-fuzz.sh" "$ROOT/_build/fuzz" 15
 # client package): the whole suite already ran above.
 stage distcheck env CIP_E2E_FILES="test_image.py test_contrib.py test_librechat_client.py" \
 	make -s -C "$ROOT/_build/main" distcheck
+# A remote engine over TLS: a second dockerd on loopback that verifies its
+# clients, the core image copied into it, the end-to-end core through it,
+# and the refused handshakes (a few minutes).
+stage tls bash "$ROOT/tests/engines/tls.sh" "$ROOT/_build/main"
 # The sandbox's side again with every sandbox under gVisor (contrib/setup-runsc.sh
 # registered runsc above): the exploit cases, exec, files, lifecycle.
 runsc_check() {
