@@ -103,8 +103,9 @@ def run_exec(conn, workload, mode, session_id):
 class Side:
     """One daemon of the comparison, with its own port, storage and label."""
 
-    def __init__(self, name, proxy, image, preload, tmp):
+    def __init__(self, name, proxy, image, preload, tmp, extra_env=None):
         self.name = name
+        self.serves = preload != ""  # the server is on unless the list is empty
         self.port = be.free_port()
         self.storage = tempfile.mkdtemp(prefix="bench-py-%s-" % name, dir=tmp)
         self.label = "cip.bench.%s.%s" % (name, secrets.token_hex(4))
@@ -113,6 +114,7 @@ class Side:
         env["CI_MAX_LIVE_CONTAINERS"] = "100"
         if preload is not None:
             env["CI_PYTHON_PRELOAD"] = preload
+        env.update(extra_env or {})
         self.log = open(os.path.join(tmp, "%s.log" % name), "w")
         self.proc = be.start_daemon(proxy, env, self.log)
         be.wait_healthy(self.proc, self.port)
@@ -148,7 +150,7 @@ def interleaved(sides, docker, rounds, gap):
     samples = {}
     for s in sides:
         s.session = s.new_session()
-        s.wait_served(s.conn, s.session, s.name == "after")
+        s.wait_served(s.conn, s.session, s.serves)
     cid = be.session_container(sides[1].port, sides[1].session)
     for w in WORKLOADS:  # warm-up: one of each, not measured
         for s in sides:
@@ -216,7 +218,7 @@ def prepare_parallel(side, n):
     conns = [http.client.HTTPConnection("127.0.0.1", side.port, timeout=300.0) for _ in range(n)]
     side.parallel_sessions = [side.new_session(c) for c in conns]
     for c, sid in zip(conns, side.parallel_sessions):
-        side.wait_served(c, sid, side.name == "after")
+        side.wait_served(c, sid, side.serves)
         c.close()
 
 

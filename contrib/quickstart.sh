@@ -2,7 +2,8 @@
 # One command on a fresh Debian bookworm machine, as root: install what is
 # missing, start dockerd if none answers, build the daemon and the sandbox
 # image, and start the proxy with its defaults (port 8000, key dev-ci-key).
-# Any CI_* variable set in the environment is passed to the proxy.
+# Any CI_* variable set in the environment is passed to the proxy;
+# CI_SANDBOX_RUNTIME=runsc also sets gVisor up (contrib/setup-runsc.sh).
 # Run it again to rebuild and restart.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,6 +13,10 @@ PIDFILE=${CIP_PID_FILE:-/run/code-interpreter-proxy.pid}
 
 "$ROOT/contrib/install-deps.sh"
 "$ROOT/contrib/ensure-dockerd.sh"
+# gVisor on request: installs runsc and registers it with the engine.
+case ${CI_SANDBOX_RUNTIME:-} in
+runsc | runsc-*) "$ROOT/contrib/setup-runsc.sh" ;;
+esac
 echo "building in $BUILD"
 "$ROOT/contrib/build.sh" "$BUILD"
 make -s -C "$BUILD" sandbox-image

@@ -79,7 +79,7 @@ int
 channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms, const struct abort_check *ab)
 {
-	long long deadline = clock_mono_ms() + timeout_ms;
+	long long deadline = clock_mono_ms() + timeout_ms, heard = clock_mono_ms();
 	unsigned char *frame;
 	char b[65536];
 	size_t len;
@@ -109,8 +109,17 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 			wait = 0;
 		if (ab && !cancelled && wait > CHANNEL_ABORT_POLL_MS)
 			wait = CHANNEL_ABORT_POLL_MS;
+		if (ch->ops->alive && wait > CHANNEL_ALIVE_POLL_MS)
+			wait = CHANNEL_ALIVE_POLL_MS;
 		n = ch->ops->recv(ch->st, b, sizeof(b), wait);
 		if (n == -ETIMEDOUT && clock_mono_ms() < deadline) {
+			if (ch->ops->alive && clock_mono_ms() - heard >= CHANNEL_ALIVE_POLL_MS) {
+				if (!ch->ops->alive(ch->st)) {
+					r = -ECONNRESET;
+					goto broken;
+				}
+				heard = clock_mono_ms();
+			}
 			if (ab && !cancelled && abort_fired(ab)) {
 				cancelled = 1;
 				if ((r = send_cancel(ch)) < 0)
@@ -122,6 +131,7 @@ channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg *
 			r = n == 0 ? -ECONNRESET : (int)n;
 			goto broken;
 		}
+		heard = clock_mono_ms();
 		if (demux_feed(&ch->dm, b, (size_t)n) < 0) {
 			r = -EPROTO;
 			goto broken;

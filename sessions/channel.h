@@ -25,6 +25,8 @@ struct channel_stream_ops {
 	long (*recv)(void *st, void *buf, size_t cap, int timeout_ms);
 	int (*quiet)(void *st);
 	void (*close)(void *st);
+	/* Optional: 0 once the other end is known dead though the stream is open. */
+	int (*alive)(void *st);
 };
 
 /*
@@ -45,6 +47,8 @@ void channel_close(struct channel *ch);
  * a CANCEL goes to the runner, which stops the run and answers as usual.
  */
 #define CHANNEL_ABORT_POLL_MS 100
+/* How long a stream may stay silent before ops->alive is asked. */
+#define CHANNEL_ALIVE_POLL_MS 2000
 int channel_call(struct channel *ch, const struct proto_msg *req, struct proto_msg **rep,
     int timeout_ms, const struct abort_check *ab);
 /*

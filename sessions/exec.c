@@ -93,6 +93,35 @@ run_program(struct sessions *sm, struct session *s, const struct exec_call *x,
 	return rr;
 }
 
+/*
+ * The answer to a run during which the whole sandbox was OOM-killed: under
+ * gVisor the host's OOM killer can only pick the Sentry, which holds all of
+ * the sandbox's memory, so nothing of the run survives to report it.  As the
+ * runner's answer for a killed program (exit 137, SIGKILL), with a note.
+ */
+static int
+oom_result(const struct cfg *c, struct exec_result *res)
+{
+	char note[400];
+	int n;
+
+	n = snprintf(note, sizeof(note), "Killed by SIGKILL: the program ran out of memory (the "
+	    "sandbox limit is %d MiB) and the whole sandbox was stopped with it; its output is "
+	    "lost. Files saved by earlier calls are kept; the next call starts a new sandbox.\n",
+	    c->max_memory_mb);
+	free(res->out);
+	free(res->err);
+	res->out = strdup("");
+	res->err = strdup(note);
+	if (!res->out || !res->err)
+		return -1;
+	res->out_len = res->out_total = 0;
+	res->err_len = res->err_total = (size_t)n;
+	res->exit_code = 137;
+	res->signal = 9;
+	return 0;
+}
+
 /* Write the code and run it.  Caller holds s->lock; s has a channel. */
 static int
 run_in_session(struct sessions *sm, struct session *s, const struct exec_call *x,
@@ -132,6 +161,15 @@ run_in_session(struct sessions *sm, struct session *s, const struct exec_call *x
 	}
 	rr = run_program(sm, s, x, run, (int)run_timeout_ms(c, req) + RUN_GRACE_MS, &rep, detail,
 	    sizeof(detail));
+	if (rr == RUNNER_ELOST && sandbox_oom_killed(&sm->sbx, s->container_id)) {
+		log_warn("session %s: container %.12s was stopped whole by the OOM killer during "
+		    "the run", s->id, s->container_id);
+		forget_channel(s);
+		rc = oom_result(c, res) < 0 ? SESS_EINTERNAL : SESS_OK;
+		if (rc != SESS_OK)
+			snprintf(why, whylen, "out of memory");
+		goto out;
+	}
 	if (rr != RUNNER_OK)
 		goto sandbox_failed;
 	if (result_from_reply(c, req, rep, res) < 0) {

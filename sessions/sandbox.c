@@ -17,36 +17,64 @@
 #define RUNNER_START_WAIT_MS 10000
 #define RUNNER_PATH "/opt/cip/runner"
 
+/*
+ * The Engine's hijacked stream to a container's relay, and what is needed
+ * to ask whether the container still runs: under gVisor a sandbox whose
+ * Sentry died (the host's OOM killer picks it, as it holds all the
+ * sandbox's memory) leaves the stream open, silent, for about 45 s.
+ */
+struct engine_stream {
+	struct docker_stream *s;
+	struct docker *dk;
+	char id[DOCKER_ID_MAX];
+};
+
 /* Send bytes to the relay over the Engine's hijacked stream. */
 static int
 docker_send(void *st, const void *buf, size_t len, int timeout_ms)
 {
-	return docker_stream_send(st, buf, len, timeout_ms);
+	return docker_stream_send(((struct engine_stream *)st)->s, buf, len, timeout_ms);
 }
 
 /* Receive the relay's multiplexed bytes from the Engine's hijacked stream. */
 static long
 docker_recv(void *st, void *buf, size_t cap, int timeout_ms)
 {
-	return docker_stream_recv(st, buf, cap, timeout_ms);
+	return docker_stream_recv(((struct engine_stream *)st)->s, buf, cap, timeout_ms);
 }
 
 /* 1 if the Engine's stream has nothing waiting to be read. */
 static int
 docker_quiet(void *st)
 {
-	return docker_stream_quiet(st);
+	return docker_stream_quiet(((struct engine_stream *)st)->s);
+}
+
+/* 0 once the Engine says the container is not running; 1 otherwise, errors included. */
+static int
+docker_alive(void *st)
+{
+	struct engine_stream *es = st;
+	struct docker_err err;
+	int running = 1;
+
+	if (docker_inspect_running(es->dk, es->id, &running, &err) == DOCKER_ENOTFOUND)
+		return 0;
+	return running != 0;
 }
 
 /* Close the Engine's hijacked stream. */
 static void
 docker_close(void *st)
 {
-	docker_stream_close(st);
+	struct engine_stream *es = st;
+
+	docker_stream_close(es->s);
+	free(es);
 }
 
 static const struct channel_stream_ops docker_stream_ops = {
-	docker_send, docker_recv, docker_quiet, docker_close,
+	docker_send, docker_recv, docker_quiet, docker_close, docker_alive,
 };
 
 /* One try: a hijacked exec of the relay, then hello. */
@@ -57,6 +85,7 @@ channel_try_open(struct docker *dk, const char *container_id, struct channel **o
 	static const char *const argv[] = { RUNNER_PATH, "relay", NULL };
 	char exec_id[DOCKER_ID_MAX];
 	struct docker_stream *st;
+	struct engine_stream *es;
 	int rc;
 
 	*out = NULL;
@@ -66,7 +95,14 @@ channel_try_open(struct docker *dk, const char *container_id, struct channel **o
 		rc = docker_exec_attach(dk, exec_id, &st, err);
 	if (rc != DOCKER_OK)
 		return rc;
-	return channel_open_stream(&docker_stream_ops, st, 10000, out, err);
+	if (!(es = calloc(1, sizeof(*es)))) {
+		docker_stream_close(st);
+		return DOCKER_ENOMEM;
+	}
+	es->s = st;
+	es->dk = dk;
+	snprintf(es->id, sizeof(es->id), "%s", container_id);
+	return channel_open_stream(&docker_stream_ops, es, 10000, out, err);
 }
 
 /* A channel to container id's runner, retried while it starts, for up to wait_ms. */
@@ -117,6 +153,28 @@ struct docker_sandboxes {
 	struct docker *dk;
 };
 
+/*
+ * Under gVisor the host's pids cgroup holds the Sentry's own threads and, on
+ * the ptrace platform, a stub process per address space with a thread for
+ * each Sentry thread that ran it: a fork bomb held at 128 processes inside
+ * measured 1390 host tasks.  Capped at CI_MAX_PIDS, the host refuses the
+ * Sentry a thread and it panics, taking the whole sandbox with it (seen on
+ * the second exec of a session, while the Python server forked its spares).
+ * So the cap on user processes moves inside, to RLIMIT_NPROC, which gVisor
+ * counts per sandbox in its own kernel (runc counts it per host uid, across
+ * containers, hence CI_SANDBOX_NPROC's large default there), and the host
+ * cap stays, loose enough for the Sentry.
+ */
+#define GVISOR_HOST_TASKS_PER_PROCESS 16
+#define GVISOR_HOST_TASKS_BASE 512
+
+/* Runtimes named runsc or runsc-*: gVisor, as contrib/setup-runsc.sh registers it. */
+static int
+runtime_is_gvisor(const char *runtime)
+{
+	return strncmp(runtime, "runsc", 5) == 0 && (runtime[5] == '\0' || runtime[5] == '-');
+}
+
 /* Create and start a container for session (NULL: pooled); removed again if it will not start. */
 static int
 create_and_start(const struct cfg *c, struct docker *dk, const char *session,
@@ -142,6 +200,10 @@ create_and_start(const struct cfg *c, struct docker *dk, const char *session,
 	size_t i;
 	int rc;
 
+	if (runtime_is_gvisor(c->sandbox_runtime)) {
+		spec.nproc = c->max_pids < c->nproc_limit ? c->max_pids : c->nproc_limit;
+		spec.pids = c->max_pids * GVISOR_HOST_TASKS_PER_PROCESS + GVISOR_HOST_TASKS_BASE;
+	}
 	for (i = 0; sandbox_run_env[i]; i++)
 		env[i] = sandbox_run_env[i];
 	/* The runner starts the server when this names modules (src/runner/pyserver.c). */
@@ -198,6 +260,19 @@ docker_sb_running(void *ctx, const char *id, int *running, struct docker_err *er
 	return docker_inspect_running(((struct docker_sandboxes *)ctx)->dk, id, running, err);
 }
 
+/* The Engine's oom_killed: the container ended, and the engine says the OOM killer did it. */
+static int
+docker_sb_oom_killed(void *ctx, const char *id)
+{
+	struct docker_err err;
+	int oom = 0;
+
+	if (docker_inspect_oom_killed(((struct docker_sandboxes *)ctx)->dk, id, &oom, &err) !=
+	    DOCKER_OK)
+		return 0;
+	return oom;
+}
+
 /* The Engine's remove: remove the container. */
 static int
 docker_sb_remove(void *ctx, const char *id, struct docker_err *err)
@@ -221,6 +296,7 @@ docker_sb_errors(void *ctx)
 
 static const struct sandbox_ops docker_sandbox_ops = {
 	.make = docker_sb_make, .attach = docker_sb_attach, .running = docker_sb_running,
+	.oom_killed = docker_sb_oom_killed,
 	.remove = docker_sb_remove, .ping = docker_sb_ping, .errors = docker_sb_errors,
 };
 
@@ -276,6 +352,13 @@ int
 sandbox_remove(const struct sandboxes *sbx, const char *id, struct docker_err *err)
 {
 	return sbx->ops->remove(sbx->ctx, id, err);
+}
+
+/* 1 if sandbox id was stopped whole by the OOM killer; 0 if not, or if sbx cannot tell. */
+int
+sandbox_oom_killed(const struct sandboxes *sbx, const char *id)
+{
+	return sbx->ops->oom_killed ? sbx->ops->oom_killed(sbx->ctx, id) : 0;
 }
 
 /* Ping the engine through sbx's table. */

@@ -48,6 +48,11 @@ struct sandbox_ops {
 	int (*ping)(void *ctx, struct docker_err *err);
 	/* Engine calls that have failed since the start. */
 	unsigned long long (*errors)(void *ctx);
+	/*
+	 * Optional: 1 if sandbox id ended because the host's OOM killer stopped
+	 * it whole (gVisor: the Sentry holds all of the sandbox's memory).
+	 */
+	int (*oom_killed)(void *ctx, const char *id);
 };
 
 /* A source of sandboxes: its operations and their state (borrowed). */
@@ -75,6 +80,7 @@ int sandbox_attach(const struct sandboxes *sbx, const char *id, struct channel *
 int sandbox_running(const struct sandboxes *sbx, const char *id, int *running,
     struct docker_err *err);
 int sandbox_remove(const struct sandboxes *sbx, const char *id, struct docker_err *err);
+int sandbox_oom_killed(const struct sandboxes *sbx, const char *id);
 int sandbox_engine_ping(const struct sandboxes *sbx, struct docker_err *err);
 unsigned long long sandbox_engine_errors(const struct sandboxes *sbx);
 

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg.h"
 
@@ -25,9 +29,12 @@ struct cfg_var {
 	const char *def;
 	double min, max;
 	const char *const *choices;	/* T_ENUM: index is the value; T_FLAGS: bit */
-	int nonempty;			/* T_STR: "" is refused */
+	int flags;			/* T_STR: V_* */
 	const char *help;
 };
+
+#define V_NONEMPTY 1	/* "" is refused */
+#define V_FILE 2	/* unless "", a regular file we can read */
 
 static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
 static const char *const format_choices[] = { "text", "json", NULL };
@@ -94,7 +101,13 @@ static const struct cfg_var cfg_vars[] = {
 	{ "CI_SANDBOX_IMAGE_PREFIXES", T_STR, OFF(image_prefixes), "", 0, 0, NULL, 0,
 	  "comma list: unlabelled containers whose image starts so are the seed's, removed at startup" },
 	{ "CI_DOCKER_HOST", T_STR, OFF(docker_host), "unix:///var/run/docker.sock", 0, 0, NULL, 1,
-	  "Docker Engine API endpoint: unix:///path or tcp://host:port" },
+	  "Docker Engine API endpoint: unix:///path or tcp://host:port (plain HTTP unless CI_DOCKER_TLS_CA is set: keep that to loopback)" },
+	{ "CI_DOCKER_TLS_CA", T_STR, OFF(docker_tls_ca), "", 0, 0, NULL, V_FILE,
+	  "with tcp://: PEM file of the CA that signed the engine's certificate; set, the engine is reached over TLS and verified (hostname included)" },
+	{ "CI_DOCKER_TLS_CERT", T_STR, OFF(docker_tls_cert), "", 0, 0, NULL, V_FILE,
+	  "with CI_DOCKER_TLS_CA: PEM file of our client certificate, for an engine that verifies its clients (dockerd --tlsverify); with CI_DOCKER_TLS_KEY" },
+	{ "CI_DOCKER_TLS_KEY", T_STR, OFF(docker_tls_key), "", 0, 0, NULL, V_FILE,
+	  "PEM file of the client certificate's private key (unencrypted); with CI_DOCKER_TLS_CERT" },
 	{ "CI_DOCKER_TIMEOUT_SECONDS", T_INT, OFF(docker_timeout_s), "60", 1, 3600, NULL, 0,
 	  "limit of one Engine API call (create, start, remove, ...)" },
 	{ "CI_DOCKER_WAIT_SECONDS", T_INT, OFF(docker_wait_s), "30", 0, 3600, NULL, 0,
@@ -213,6 +226,23 @@ parse_flags(const char *val, const char *const *choices)
 	return bits;
 }
 
+/* 0 if path is a regular file we can read; else 1, with the reason in err. */
+static int
+file_unreadable(const char *name, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || access(path, R_OK) < 0) {
+		snprintf(err, errlen, "%s=\"%s\": cannot read it: %s", name, path, strerror(errno));
+		return 1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s=\"%s\": not a regular file", name, path);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 cfg_set(struct cfg *c, const struct cfg_var *v, const char *val, char *err, size_t errlen)
 {
@@ -222,8 +252,10 @@ cfg_set(struct cfg *c, const struct cfg_var *v, const char *val, char *err, size
 
 	switch (v->type) {
 	case T_STR:
-		if (v->nonempty && val[0] == '\0')
+		if ((v->flags & V_NONEMPTY) && val[0] == '\0')
 			goto bad;
+		if ((v->flags & V_FILE) && val[0] && file_unreadable(v->name, val, err, errlen))
+			return -1;
 		if (!(*(char **)field = strdup(val)))
 			goto nomem;
 		return 0;
@@ -274,6 +306,85 @@ host_is_numeric(const char *h)
 	return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
 }
 
+/* tcp://host:port, host a name, an IPv4 address or a bracketed IPv6 one. */
+static int
+tcp_host_valid(const char *h)
+{
+	const char *colon;
+	char *end;
+	long port;
+
+	if (strncmp(h, "tcp://", 6) != 0)
+		return 0;
+	h += 6;
+	colon = strrchr(h, ':');
+	if (!colon || colon == h || (h[0] == '[' && colon[-1] != ']'))
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return !errno && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
+/* Does tcp://host:port's host name this machine's loopback? */
+static int
+tcp_host_loopback(const char *h)
+{
+	char host[256];
+	unsigned char a[16];
+	size_t n;
+
+	h += 6;
+	n = (size_t)(strrchr(h, ':') - h);
+	if (h[0] == '[') {
+		h++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, &in6addr_loopback, 16) == 0;
+}
+
+/*
+ * The CI_DOCKER_TLS_* files: only with tcp://, certificate and key together,
+ * and a client certificate only with the CA that verifies the engine.  Sets
+ * the derived docker_tls and docker_plain_remote.
+ */
+static int
+docker_tls_check(struct cfg *c, char *err, size_t errlen)
+{
+	int tcp = strncmp(c->docker_host, "tcp://", 6) == 0;
+	int ca = c->docker_tls_ca[0] != '\0';
+	int cert = c->docker_tls_cert[0] != '\0', key = c->docker_tls_key[0] != '\0';
+
+	if (!tcp && (ca || cert || key)) {
+		snprintf(err, errlen, "CI_DOCKER_TLS_%s is set but CI_DOCKER_HOST=\"%s\" is not "
+		    "tcp://host:port: TLS is for an engine reached over TCP only",
+		    ca ? "CA" : cert ? "CERT" : "KEY", c->docker_host);
+		return -1;
+	}
+	if (cert != key) {
+		snprintf(err, errlen, "CI_DOCKER_TLS_%s is set but CI_DOCKER_TLS_%s is empty: a "
+		    "client certificate needs both its certificate and its key",
+		    cert ? "CERT" : "KEY", cert ? "KEY" : "CERT");
+		return -1;
+	}
+	if (cert && !ca) {
+		snprintf(err, errlen, "CI_DOCKER_TLS_CERT and CI_DOCKER_TLS_KEY are set but "
+		    "CI_DOCKER_TLS_CA is empty: set it to the CA that signed the engine's "
+		    "certificate (the engine is verified against it alone)");
+		return -1;
+	}
+	c->docker_tls = ca;
+	c->docker_plain_remote = tcp && !ca && !tcp_host_loopback(c->docker_host);
+	return 0;
+}
+
 int
 cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errlen)
 {
@@ -310,12 +421,14 @@ cfg_load(cfg_getenv_fn get, void *ctx, struct cfg **out, char *err, size_t errle
 		    "IPv6 address such as 0.0.0.0, 127.0.0.1 or ::", c->host);
 		goto fail;
 	}
-	if (strncmp(c->docker_host, "unix://", 7) != 0 &&
-	    strncmp(c->docker_host, "tcp://", 6) != 0) {
+	if ((strncmp(c->docker_host, "unix://", 7) != 0 || !c->docker_host[7]) &&
+	    !tcp_host_valid(c->docker_host)) {
 		snprintf(err, errlen, "CI_DOCKER_HOST=\"%s\" is not valid: "
 		    "want unix:///path/to/docker.sock or tcp://host:port", c->docker_host);
 		goto fail;
 	}
+	if (docker_tls_check(c, err, errlen) < 0)
+		goto fail;
 	if (!preload_list_valid(c->python_preload)) {
 		snprintf(err, errlen, "CI_PYTHON_PRELOAD=\"%.200s\" is not valid: want module names "
 		    "(such as numpy or matplotlib.pyplot) separated by spaces or commas, at most %d, "

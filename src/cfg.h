@@ -57,6 +57,11 @@ struct cfg {
 	char *sandbox_label;
 	char *image_prefixes;		/* comma list; "" = by label only */
 	char *docker_host;
+	char *docker_tls_ca;		/* "" = no TLS */
+	char *docker_tls_cert;		/* "" = no client certificate */
+	char *docker_tls_key;
+	int docker_tls;			/* derived: tcp:// with CI_DOCKER_TLS_CA */
+	int docker_plain_remote;	/* derived: tcp:// without TLS to a host not on loopback */
 	int docker_timeout_s;
 	int docker_wait_s;
 	int nofile_limit;

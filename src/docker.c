@@ -31,7 +31,9 @@
 
 struct docker {
 	char *socket_path;	/* unix socket, or NULL for tcp */
-	char *base_url;		/* "http://localhost" or "http://host:port" */
+	char *base_url;		/* "http://localhost", "http(s)://host:port" */
+	char *tls_ca;		/* with https: the one CA the engine is verified against */
+	char *tls_cert, *tls_key;	/* NULL, or our client certificate */
 	char api[16];		/* "v1.41" */
 	long timeout_ms;
 	int podman;
@@ -41,8 +43,9 @@ struct docker {
 struct docker_stream {
 	CURL *h;
 	curl_socket_t fd;
-	char *pre;		/* stream bytes read along with the headers */
+	char *pre;		/* stream bytes read ahead: with the headers, or by quiet */
 	size_t prelen, preoff;
+	int end;		/* read ahead: 0 nothing, 1 EOF, -errno an error */
 };
 
 struct docker *
@@ -69,6 +72,28 @@ docker_new(const char *host, long timeout_ms)
 	return dk;
 }
 
+int
+docker_set_tls(struct docker *dk, const char *ca_file, const char *cert_file,
+    const char *key_file)
+{
+	char url[512];
+
+	if (dk->socket_path || strncmp(dk->base_url, "http://", 7) != 0)
+		return DOCKER_EAPI;	/* TLS is for tcp:// (cfg checks it) */
+	snprintf(url, sizeof(url), "https://%s", dk->base_url + 7);
+	free(dk->base_url);
+	dk->base_url = strdup(url);
+	dk->tls_ca = strdup(ca_file);
+	if (cert_file && cert_file[0]) {
+		dk->tls_cert = strdup(cert_file);
+		dk->tls_key = strdup(key_file);
+	}
+	if (!dk->base_url || !dk->tls_ca || (cert_file && cert_file[0] &&
+	    (!dk->tls_cert || !dk->tls_key)))
+		return DOCKER_ENOMEM;
+	return DOCKER_OK;
+}
+
 void
 docker_free(struct docker *dk)
 {
@@ -76,6 +101,9 @@ docker_free(struct docker *dk)
 		return;
 	free(dk->socket_path);
 	free(dk->base_url);
+	free(dk->tls_ca);
+	free(dk->tls_cert);
+	free(dk->tls_key);
 	free(dk);
 }
 
@@ -143,13 +171,16 @@ collect_ping_header(char *p, size_t sz, size_t n, void *ctx)
 	return sz * n;
 }
 
+/* A handle for one call; curl writes its detailed error to errbuf (CURL_ERROR_SIZE). */
 static CURL *
-dk_handle(struct docker *dk, const char *url, long timeout_ms)
+dk_handle(struct docker *dk, const char *url, long timeout_ms, char *errbuf)
 {
 	CURL *h = curl_easy_init();
 
 	if (!h)
 		return NULL;
+	errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	if (dk->socket_path)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, dk->socket_path);
@@ -157,7 +188,25 @@ dk_handle(struct docker *dk, const char *url, long timeout_ms)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (dk->tls_ca) {
+		/* Our CA alone: not the system's store, which any public CA is in. */
+		curl_easy_setopt(h, CURLOPT_CAINFO, dk->tls_ca);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+		if (dk->tls_cert) {
+			curl_easy_setopt(h, CURLOPT_SSLCERT, dk->tls_cert);
+			curl_easy_setopt(h, CURLOPT_SSLKEY, dk->tls_key);
+		}
+	}
 	return h;
+}
+
+/* curl's own words for a failed call: its error buffer, else the code's text. */
+static const char *
+curl_why(CURLcode cc, const char *errbuf)
+{
+	return errbuf[0] ? errbuf : curl_easy_strerror(cc);
 }
 
 static int
@@ -197,7 +246,7 @@ static int
 dk_call(struct docker *dk, const char *method, const char *path, const char *json,
     struct buf *resp, struct docker_err *err)
 {
-	char url[2048], what[64];
+	char url[2048], what[64], errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hdr = NULL;
 	struct buf body;
 	long status = 0;
@@ -208,7 +257,7 @@ dk_call(struct docker *dk, const char *method, const char *path, const char *jso
 	buf_init(&body, RESP_CAP);
 	snprintf(url, sizeof(url), "%s/%s%s", dk->base_url, dk->api, path);
 	snprintf(what, sizeof(what), "%s %.40s", method, path);
-	if (!(h = dk_handle(dk, url, dk->timeout_ms))) {
+	if (!(h = dk_handle(dk, url, dk->timeout_ms, errbuf))) {
 		set_err(err, 0, "out of memory");
 		return DOCKER_ENOMEM;
 	}
@@ -230,7 +279,7 @@ dk_call(struct docker *dk, const char *method, const char *path, const char *jso
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hdr);
 	if (cc != CURLE_OK) {
-		set_err(err, 0, "%s: %s", what, curl_easy_strerror(cc));
+		set_err(err, 0, "%s: %s", what, curl_why(cc, errbuf));
 		rc = DOCKER_EUNAVAIL;
 	} else if (status / 100 == 2 || status == 304) {
 		rc = DOCKER_OK;
@@ -245,22 +294,32 @@ dk_call(struct docker *dk, const char *method, const char *path, const char *jso
 	return counted(dk, rc);
 }
 
-/* GET /_ping; the headers tell the engine's API version and kind. */
+/*
+ * GET /_ping; the headers tell the engine's API version and kind.  With
+ * tls12, TLS 1.3 is not offered (see tls_refusal).  *ccp: curl's code.
+ */
 static int
-ping_request(struct docker *dk, struct ping_headers *ph, struct docker_err *err)
+ping_request(struct docker *dk, struct ping_headers *ph, int tls12, CURLcode *ccp,
+    struct docker_err *err)
 {
+	char url[600], errbuf[CURL_ERROR_SIZE], msg[200];
 	struct buf body;
-	char url[600];
 	long status = 0;
+	size_t n;
 	CURL *h;
 	CURLcode cc;
+	int rc = DOCKER_OK;
 
+	*ccp = CURLE_OK;
 	buf_init(&body, 4096);
 	snprintf(url, sizeof(url), "%s/_ping", dk->base_url);
-	if (!(h = dk_handle(dk, url, 5000))) {
+	if (!(h = dk_handle(dk, url, 5000, errbuf))) {
 		set_err(err, 0, "out of memory");
 		return DOCKER_ENOMEM;
 	}
+	if (tls12)
+		curl_easy_setopt(h, CURLOPT_SSLVERSION,
+		    (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_ping_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, ph);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
@@ -268,24 +327,113 @@ ping_request(struct docker *dk, struct ping_headers *ph, struct docker_err *err)
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
-	buf_free(&body);
+	*ccp = cc;
 	if (cc != CURLE_OK) {
-		set_err(err, 0, "GET /_ping: %s", curl_easy_strerror(cc));
-		return DOCKER_EUNAVAIL;
+		set_err(err, 0, "GET /_ping: %s", curl_why(cc, errbuf));
+		rc = DOCKER_EUNAVAIL;
+	} else if (status != 200) {
+		docker_json_message(body.data, body.len, msg, sizeof(msg));
+		for (n = strlen(msg); n && msg[n - 1] == ' '; n--)
+			msg[n - 1] = '\0';
+		set_err(err, status, "GET /_ping: status %ld%s%s", status, msg[0] ? ": " : "", msg);
+		/* Go's answer to plain HTTP on a TLS port. */
+		rc = status == 400 && strstr(msg, "HTTPS server") ? DOCKER_ETLS : DOCKER_EUNAVAIL;
 	}
-	if (status != 200) {
-		set_err(err, status, "GET /_ping: status %ld", status);
-		return DOCKER_EUNAVAIL;
+	buf_free(&body);
+	return rc;
+}
+
+/* Codes of a TLS handshake that failed: a fault of certificates or settings. */
+static int
+tls_failure(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CLIENTCERT:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		return 1;
+	default:
+		return 0;
 	}
-	return DOCKER_OK;
+}
+
+/* What to look at for a refusal, from curl's code and OpenSSL's words. */
+static const char *
+tls_hint(CURLcode cc, const char *why)
+{
+	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+	    cc == CURLE_SSL_ISSUER_ERROR)
+		return "the engine's certificate is not signed by CI_DOCKER_TLS_CA, or does not "
+		    "name the host of CI_DOCKER_HOST";
+	if (cc == CURLE_SSL_CERTPROBLEM)
+		return "CI_DOCKER_TLS_CERT or CI_DOCKER_TLS_KEY is not a PEM certificate and "
+		    "its key";
+	if (strstr(why, "bad certificate") || strstr(why, "certificate required") ||
+	    strstr(why, "unknown ca") || cc == CURLE_SSL_CLIENTCERT)
+		return "the engine refuses our client certificate: set CI_DOCKER_TLS_CERT and "
+		    "CI_DOCKER_TLS_KEY to one signed by a CA the engine trusts (its --tlscacert)";
+	if (strstr(why, "wrong version number") || strstr(why, "packet length too long"))
+		return "the engine does not speak TLS on this port";
+	if (strstr(why, "HTTPS server"))
+		return "the engine wants TLS: set CI_DOCKER_TLS_CA, CI_DOCKER_TLS_CERT and "
+		    "CI_DOCKER_TLS_KEY";
+	return "see CI_DOCKER_TLS_CA, CI_DOCKER_TLS_CERT and CI_DOCKER_TLS_KEY";
+}
+
+/*
+ * Is this failed ping a TLS refusal?  Returns DOCKER_ETLS (err completed
+ * with a hint) or rc.  Under TLS 1.3 the client's handshake ends before
+ * the engine has checked our certificate, so a refused (or missing) client
+ * certificate shows as a send or receive failure after it, and which one,
+ * in which words, is a race.  One more ping offering TLS 1.2 only, where
+ * the engine decides within the handshake, gives OpenSSL's reason.
+ */
+static int
+tls_refusal(struct docker *dk, CURLcode cc, int rc, struct docker_err *err)
+{
+	struct ping_headers ph = { "", 0 };
+	struct docker_err e12 = { 0, "" };
+	char first[sizeof(err->msg)];
+	CURLcode cc12;
+
+	if (!err)
+		return rc;
+	snprintf(first, sizeof(first), "%s", err->msg);
+	if (rc == DOCKER_ETLS) {	/* plain HTTP to a TLS port */
+		set_err(err, err->status, "%s (%s)", first, tls_hint(cc, first));
+		return rc;
+	}
+	if (rc != DOCKER_EUNAVAIL || !dk->tls_ca)
+		return rc;
+	if (tls_failure(cc)) {
+		set_err(err, 0, "%s (%s)", first, tls_hint(cc, first));
+		return DOCKER_ETLS;
+	}
+	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR && cc != CURLE_GOT_NOTHING)
+		return rc;
+	/* An engine that speaks TLS 1.3 only cannot tell us more: keep waiting. */
+	if (ping_request(dk, &ph, 1, &cc12, &e12) == DOCKER_OK || !tls_failure(cc12) ||
+	    strstr(e12.msg, "protocol version") || strstr(e12.msg, "unsupported protocol"))
+		return rc;
+	set_err(err, 0, "%s (offered TLS 1.2 only, the handshake says: %s; %s)", first,
+	    e12.msg + strlen("GET /_ping: "), tls_hint(cc12, e12.msg));
+	return DOCKER_ETLS;
 }
 
 int
 docker_ping(struct docker *dk, struct docker_err *err)
 {
 	struct ping_headers ph = { "", 0 };
+	CURLcode cc;
+	int rc = ping_request(dk, &ph, 0, &cc, err);
 
-	return counted(dk, ping_request(dk, &ph, err));
+	return counted(dk, rc == DOCKER_ETLS ? DOCKER_EUNAVAIL : rc);
 }
 
 int
@@ -293,9 +441,10 @@ docker_negotiate(struct docker *dk, struct docker_err *err)
 {
 	struct ping_headers ph = { "", 0 };
 	int v, rc, newest = API_NEWEST_MAJOR * 100 + API_NEWEST_MINOR;
+	CURLcode cc;
 
-	if ((rc = ping_request(dk, &ph, err)) != DOCKER_OK)
-		return rc;
+	if ((rc = ping_request(dk, &ph, 0, &cc, err)) != DOCKER_OK)
+		return tls_refusal(dk, cc, rc, err);
 	v = docker_json_api_version(ph.api);
 	if (!v)
 		v = 141;	/* no header: an old engine; 1.41 is widely served */
@@ -482,6 +631,23 @@ docker_inspect_running(struct docker *dk, const char *id, int *running, struct d
 }
 
 int
+docker_inspect_oom_killed(struct docker *dk, const char *id, int *oom, struct docker_err *err)
+{
+	struct buf out;
+	char path[256];
+	int rc;
+
+	*oom = 0;
+	buf_init(&out, RESP_CAP);
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	rc = dk_call(dk, "GET", path, NULL, &out, err);
+	if (rc == DOCKER_OK)
+		*oom = !docker_json_running(out.data) && docker_json_oom_killed(out.data);
+	buf_free(&out);
+	return rc;
+}
+
+int
 docker_remove(struct docker *dk, const char *id, struct docker_err *err)
 {
 	char path[256];
@@ -569,11 +735,17 @@ docker_exec_create(struct docker *dk, const char *id, const char *const *argv,
 	return rc;
 }
 
+/* Wait for fd, until deadline (a clock_mono_ms time; -1: no limit). */
 static int
-wait_socket(curl_socket_t fd, short events, int timeout_ms)
+wait_socket(curl_socket_t fd, short events, long long deadline)
 {
 	struct pollfd pf = { .fd = fd, .events = events };
-	int r;
+	long long left;
+	int r, timeout_ms;
+
+	left = deadline < 0 ? -1 : deadline - clock_mono_ms();
+	/* Never a negative wait by accident: poll would take it as no limit. */
+	timeout_ms = left < 0 ? (deadline < 0 ? -1 : 0) : left > 86400000 ? 86400000 : (int)left;
 
 	do
 		r = poll(&pf, 1, timeout_ms);
@@ -587,7 +759,7 @@ int
 docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int timeout_ms)
 {
 	const char *p = buf;
-	long long deadline = clock_mono_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	size_t sent;
 	CURLcode cc;
 	int r;
@@ -601,27 +773,53 @@ docker_stream_send(struct docker_stream *s, const void *buf, size_t len, int tim
 		}
 		if (cc != CURLE_AGAIN)
 			return -EPIPE;
-		if ((r = wait_socket(s->fd, POLLOUT, (int)(deadline - clock_mono_ms()))) < 0)
+		if ((r = wait_socket(s->fd, POLLOUT, deadline)) < 0)
 			return r;
 	}
 	return 0;
 }
 
+/*
+ * Ask curl, not the socket, whether bytes wait: under TLS it may hold
+ * decrypted bytes while the socket has nothing, and the socket may hold
+ * bytes that are no data (a session ticket).  What comes is kept for recv.
+ */
 int
 docker_stream_quiet(struct docker_stream *s)
 {
-	struct pollfd pf = { s->fd, POLLIN, 0 };
+	char b[4096], *p;
+	size_t got;
+	CURLcode cc;
 
-	if (s->preoff < s->prelen)
+	if (s->preoff < s->prelen || s->end)
 		return 0;
-	/* Readable (data, EOF or an error) while nothing was asked: not quiet. */
-	return poll(&pf, 1, 0) == 0;
+	cc = curl_easy_recv(s->h, b, sizeof(b), &got);
+	if (cc == CURLE_AGAIN)
+		return 1;
+	if (cc != CURLE_OK) {
+		s->end = -ECONNRESET;
+		return 0;
+	}
+	if (got == 0) {
+		s->end = 1;
+		return 0;
+	}
+	/* Unasked bytes: the caller gives up on the stream, but recv still returns them. */
+	if (!(p = realloc(s->pre, got))) {
+		s->end = -ENOMEM;
+		return 0;
+	}
+	memcpy(p, b, got);
+	s->pre = p;
+	s->prelen = got;
+	s->preoff = 0;
+	return 0;
 }
 
 long
 docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_ms)
 {
-	long long deadline = clock_mono_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	size_t got, n;
 	CURLcode cc;
 	int r;
@@ -632,13 +830,16 @@ docker_stream_recv(struct docker_stream *s, void *buf, size_t cap, int timeout_m
 		s->preoff += n;
 		return (long)n;
 	}
+	if (s->end)
+		return s->end > 0 ? 0 : s->end;
+	/* curl first, always: TLS may have decrypted bytes the socket no longer shows. */
 	for (;;) {
 		cc = curl_easy_recv(s->h, buf, cap, &got);
 		if (cc == CURLE_OK)
 			return (long)got;	/* 0 is EOF */
 		if (cc != CURLE_AGAIN)
 			return -ECONNRESET;
-		if ((r = wait_socket(s->fd, POLLIN, (int)(deadline - clock_mono_ms()))) < 0)
+		if ((r = wait_socket(s->fd, POLLIN, deadline)) < 0)
 			return r;
 	}
 }
@@ -702,7 +903,7 @@ docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream 
 {
 	static const char body[] = "{\"Detach\":false,\"Tty\":false}";
 	struct docker_stream *s = calloc(1, sizeof(*s));
-	char url[600], req[1024];
+	char url[600], req[1024], errbuf[CURL_ERROR_SIZE];
 	CURLcode cc;
 	int rc, len;
 
@@ -710,17 +911,22 @@ docker_exec_attach(struct docker *dk, const char *exec_id, struct docker_stream 
 	if (!s)
 		return DOCKER_ENOMEM;
 	snprintf(url, sizeof(url), "%s/", dk->base_url);
-	if (!(s->h = dk_handle(dk, url, dk->timeout_ms))) {
+	if (!(s->h = dk_handle(dk, url, dk->timeout_ms, errbuf))) {
 		free(s);
 		return DOCKER_ENOMEM;
 	}
-	/* Connect only: we speak HTTP ourselves so we can keep the socket. */
+	/*
+	 * Connect only (and the TLS handshake, with https): we speak HTTP
+	 * ourselves so we can keep the connection.
+	 */
 	curl_easy_setopt(s->h, CURLOPT_CONNECT_ONLY, 1L);
 	cc = curl_easy_perform(s->h);
 	if (cc == CURLE_OK)
 		cc = curl_easy_getinfo(s->h, CURLINFO_ACTIVESOCKET, &s->fd);
+	/* The buffer is on our stack: later sends and receives must not write to it. */
+	curl_easy_setopt(s->h, CURLOPT_ERRORBUFFER, NULL);
 	if (cc != CURLE_OK) {
-		set_err(err, 0, "exec start: %s", curl_easy_strerror(cc));
+		set_err(err, 0, "exec start: %s", curl_why(cc, errbuf));
 		docker_stream_close(s);
 		return counted(dk, DOCKER_EUNAVAIL);
 	}

@@ -18,6 +18,8 @@ enum docker_rc {
 	DOCKER_ECONFLICT = -3,	/* 409 (or Podman's 500 twin): not running, name taken */
 	DOCKER_EAPI = -4,	/* any other refusal: 502 */
 	DOCKER_ENOMEM = -5,
+	DOCKER_ETLS = -6,	/* TLS refused (certificates, or TLS on one side only):
+				 * retrying will not help; docker_negotiate only */
 };
 
 /* What went wrong: the engine's own message, for our log. */
@@ -47,9 +49,21 @@ struct docker_create_spec {
 
 /* host: unix:///path or tcp://host:port.  timeout_ms: per control call. */
 struct docker *docker_new(const char *host, long timeout_ms);
+/*
+ * A tcp:// engine over TLS, before any call: the engine's certificate is
+ * verified against the CA in ca_file alone (hostname included), and
+ * cert_file and key_file (both or neither; NULL or "") are our client
+ * certificate.  0, or DOCKER_ENOMEM.
+ */
+int docker_set_tls(struct docker *dk, const char *ca_file, const char *cert_file,
+    const char *key_file);
 void docker_free(struct docker *dk);
 
-/* GET /_ping: picks the API version and engine kind.  Once, before threads. */
+/*
+ * GET /_ping: picks the API version and engine kind.  Once, before threads.
+ * DOCKER_ETLS when the engine refuses our TLS (or wants TLS we lack): err
+ * says why, in OpenSSL's words.
+ */
 int docker_negotiate(struct docker *dk, struct docker_err *err);
 /* GET /_ping: does the engine answer?  Safe from any thread. */
 int docker_ping(struct docker *dk, struct docker_err *err);
@@ -72,6 +86,9 @@ int docker_create(struct docker *dk, const struct docker_create_spec *spec,
 int docker_start(struct docker *dk, const char *id, struct docker_err *err);
 /* *running = 1 if it exists and runs; DOCKER_ENOTFOUND if it is gone. */
 int docker_inspect_running(struct docker *dk, const char *id, int *running,
+    struct docker_err *err);
+/* *oom set if the engine says the OOM killer stopped container id (it has ended). */
+int docker_inspect_oom_killed(struct docker *dk, const char *id, int *oom,
     struct docker_err *err);
 /* Force-remove with its volumes; an already gone container is success. */
 int docker_remove(struct docker *dk, const char *id, struct docker_err *err);

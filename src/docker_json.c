@@ -60,6 +60,20 @@ docker_json_running(const char *body)
 	return running;
 }
 
+int
+docker_json_oom_killed(const char *body)
+{
+	struct json_object *j = NULL, *st, *o;
+	int oom = 0;
+
+	if (body && (j = json_tokener_parse(body)) &&
+	    json_object_object_get_ex(j, "State", &st) &&
+	    json_object_object_get_ex(st, "OOMKilled", &o))
+		oom = json_object_get_boolean(o);
+	json_object_put(j);
+	return oom;
+}
+
 /* Copy a string member of item into out ("" if absent). */
 static void
 json_str(struct json_object *item, const char *key, char *out, size_t cap)

@@ -18,6 +18,8 @@ void docker_json_message(const char *body, size_t len, char *out, size_t cap);
 int docker_json_id(const char *body, char id[DOCKER_ID_MAX]);
 /* 1 if an inspect answer says State.Running, else 0. */
 int docker_json_running(const char *body);
+/* 1 if a container inspect body says State.OOMKilled; 0 otherwise or unparsable. */
+int docker_json_oom_killed(const char *body);
 /*
  * cb for each container with an id in a list answer, until it returns
  * non-zero; `labelled` says which carry key (may be NULL).  Returns how

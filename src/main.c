@@ -80,9 +80,19 @@ static int
 wait_for_engine(struct docker *dk, const struct cfg *cfg)
 {
 	struct docker_err err = { 0, "" };
-	int waited = 0;
+	int waited = 0, rc;
 
-	while (docker_negotiate(dk, &err) != DOCKER_OK) {
+	if (cfg->docker_plain_remote)
+		log_warn("CI_DOCKER_HOST=%s: the engine is reached unencrypted and anyone who "
+		    "reaches its port controls it; set CI_DOCKER_TLS_CA, CI_DOCKER_TLS_CERT and "
+		    "CI_DOCKER_TLS_KEY (README: \"A remote engine over TLS\")", cfg->docker_host);
+	while ((rc = docker_negotiate(dk, &err)) != DOCKER_OK) {
+		/* Certificates do not mend by waiting. */
+		if (rc == DOCKER_ETLS) {
+			log_error("docker engine at %s refuses our TLS connection: %s",
+			    cfg->docker_host, err.msg);
+			return -1;
+		}
 		if (waited >= cfg->docker_wait_s) {
 			log_error("docker engine at %s does not answer after %d s: %s",
 			    cfg->docker_host, waited, err.msg);
@@ -93,8 +103,8 @@ wait_for_engine(struct docker *dk, const struct cfg *cfg)
 		sleep(1);
 		waited++;
 	}
-	log_info("docker engine at %s, API %s%s", cfg->docker_host, docker_api_version(dk),
-	    docker_is_podman(dk) ? " (podman)" : "");
+	log_info("docker engine at %s, API %s%s%s", cfg->docker_host, docker_api_version(dk),
+	    docker_is_podman(dk) ? " (podman)" : "", cfg->docker_tls ? ", over TLS" : "");
 	if (check_limits(dk, cfg) < 0)
 		return -1;
 	if (docker_image_exists(dk, cfg->sandbox_image, &err) != DOCKER_OK) {
@@ -307,7 +317,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (!(dk = docker_new(cfg->docker_host, (long)cfg->docker_timeout_s * 1000)) ||
-	    wait_for_engine(dk, cfg) < 0)
+	    (cfg->docker_tls && docker_set_tls(dk, cfg->docker_tls_ca, cfg->docker_tls_cert,
+	    cfg->docker_tls_key) != DOCKER_OK) || wait_for_engine(dk, cfg) < 0)
 		goto out;
 	rc = serve(cfg, jwt, dk, db, blobs) < 0 ? 1 : 0;
 out:

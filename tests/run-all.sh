@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian bookworm machine as root (it
-# installs and starts what it needs).  Stages:
-#   1. build, then `make check`: Check unit tests and the end-to-end tests
-#      (real daemon, real dockerd, real sandbox image);
-#   2. the same under AddressSanitizer and UBSan (daemon and unit tests;
-#      the end-to-end suites that test only the sandbox's side run once);
+# installs and starts what it needs, gVisor's runsc included).  Stages:
+#   1. build, then the Check unit tests;
+#   2. the build under AddressSanitizer and UBSan: its unit tests, then the
+#      whole end-to-end suite (real daemon, real dockerd, real sandbox
+#      image) against that daemon, two test files at a time;
 #   3. the unit tests under valgrind;
 #   4. the libFuzzer targets, 15 s each (tests/fuzz/run-fuzz.sh);
 #   5. `make distcheck` (the end-to-end tests that need the tarball's files);
-#   6. the end-to-end core against Podman, rootful, on the core sandbox
+#   6. the end-to-end core through a second dockerd reached over TLS
+#      (tests/engines/tls.sh);
+#   7. the sandbox's end-to-end core again with every sandbox under gVisor;
+#   8. the end-to-end core against Podman, rootful, on the core sandbox
 #      image, and the startup refusal against rootless Podman
 #      (tests/engines/podman.sh).
 # Ends with one line "N passed, M failed" over every test run.
@@ -33,15 +36,26 @@ stage() {	# name, command...
 		"$OUT/$name.log" | sed 's/^/    /'
 }
 
-check_logs() {	# build dir: show the per-test logs make check wrote
-	local b=$1
-	cat "$b"/tests/unit/check_units.log "$b"/tests/e2e/run-e2e.sh.log 2>/dev/null
+# The per-test logs make check writes in a build dir: removed before a run,
+# shown after it, so that no earlier run's lines are counted again.
+TEST_LOGS=(tests/unit/check_units.log tests/e2e/run-e2e.sh.log)
+clear_logs() {	# build dir
+	local l
+	for l in "${TEST_LOGS[@]}"; do rm -f "$1/$l"; done
+}
+check_logs() {	# build dir
+	local l
+	for l in "${TEST_LOGS[@]}"; do cat "$1/$l" 2>/dev/null; done
 }
 
-make_check() {	# build dir, configure options
-	local b=$1
+make_check() {	# build dir, then configure options or make variables (X=Y)
+	local b=$1 conf=() vars=()
 	shift
-	"$ROOT/contrib/build.sh" "$b" "$@" && make -s -C "$b" check
+	for a in "$@"; do
+		if [[ $a == *=* && $a != --* ]]; then vars+=("$a"); else conf+=("$a"); fi
+	done
+	clear_logs "$b"
+	"$ROOT/contrib/build.sh" "$b" "${conf[@]}" && make -s -C "$b" check "${vars[@]}"
 	local rc=$?
 	check_logs "$b"
 	return $rc
@@ -53,23 +67,18 @@ valgrind_units() {
 		--show-leak-kinds=definite "$ROOT/_build/main/tests/unit/check_units"
 }
 
-stage setup bash -c "'$ROOT/contrib/install-deps.sh' && '$ROOT/contrib/ensure-dockerd.sh'"
+stage setup bash -c "'$ROOT/contrib/install-deps.sh' && '$ROOT/contrib/ensure-dockerd.sh' \
+	&& '$ROOT/contrib/setup-runsc.sh'"
 if [[ ${#failed_stages[@]} -gt 0 ]]; then
 	cat "$OUT/setup.log"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-stage check make_check "$ROOT/_build/main"
-# The sanitizers watch the daemon, so their end-to-end run leaves out the
-# suites that test only what runs inside the sandbox (the image, its
-# languages, the pre-loaded Python server, the exploit cases) or the contrib
-# files: the check stage ran those against the same daemon code.  The
-# sandboxes start without the Python server, whose warm-up would only add
-# CPU load to the 4 s runs.
-SANDBOX_SIDE="--ignore=test_pyserver.py --ignore=test_languages.py --ignore=test_image.py \
---ignore=test_installed.py --ignore=test_contrib.py --ignore=test_sandbox.py"
+# The plain build's own end-to-end runs are distcheck's and gVisor's below:
+# the whole suite runs once, against the sanitized daemon, which sees more.
+stage check make_check "$ROOT/_build/main" TESTS=tests/unit/check_units
 sanitized_check() {
-	CIP_E2E_ARGS="$SANDBOX_SIDE" CI_PYTHON_PRELOAD= make_check "$ROOT/_build/asan" --enable-sanitizers
+	CIP_E2E_JOBS=2 make_check "$ROOT/_build/asan" --enable-sanitizers
 }
 stage sanitizers sanitized_check
 stage valgrind valgrind_units
@@ -77,9 +86,24 @@ stage valgrind valgrind_units
 stage fuzz bash "$ROOT/tests/fuzz/run-fuzz.sh" "$ROOT/_build/fuzz" 15
 # distcheck builds and tests the tarball.  Its end-to-end run is the tests
 # that read files the tarball must carry (image, contrib, the LibreChat
-# client package) plus /exec: the whole suite already ran above.
-stage distcheck env CIP_E2E_SELECT="test_exec or test_image or test_contrib or test_librechat_client" \
+# client package): the whole suite already ran above.
+stage distcheck env CIP_E2E_FILES="test_image.py test_contrib.py test_librechat_client.py" \
 	make -s -C "$ROOT/_build/main" distcheck
+# A remote engine over TLS: a second dockerd on loopback that verifies its
+# clients, the core image copied into it, the end-to-end core through it,
+# and the refused handshakes (a few minutes).
+stage tls bash "$ROOT/tests/engines/tls.sh" "$ROOT/_build/main"
+# The sandbox's side again with every sandbox under gVisor (contrib/setup-runsc.sh
+# registered runsc above): the exploit cases, exec, files, lifecycle.
+runsc_check() {
+	clear_logs "$ROOT/_build/main"
+	CI_SANDBOX_RUNTIME=runsc CIP_E2E_FILES="test_sandbox.py test_exec.py test_files.py test_lifecycle.py" \
+		make -s -C "$ROOT/_build/main" check TESTS=tests/e2e/run-e2e.sh
+	local rc=$?
+	check_logs "$ROOT/_build/main"
+	return $rc
+}
+stage runsc runsc_check
 # Podman: its own services and sockets, stopped at the end (a few minutes).
 stage podman bash "$ROOT/tests/engines/podman.sh" "$ROOT/_build/main"
 

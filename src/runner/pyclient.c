@@ -131,26 +131,72 @@ is_sandbox_user(void)
 	    rg == SANDBOX_GID && eg == SANDBOX_GID && sg == SANDBOX_GID;
 }
 
-/* A connection to the server, if it listens and is root; else -1. */
+/*
+ * A connection to the server, if it listens and is root; else -1.
+ * The server's first byte, "H", is sent while it is still root.  gVisor
+ * (runsc 2022-12 at least) answers SO_PEERCRED with the caller's own
+ * credentials, so there *check_hello is set: the "H" must then come with
+ * kernel-made SCM_CREDENTIALS of root (SO_PASSCRED, which gVisor gets
+ * right), read before the request goes.  Elsewhere SO_PEERCRED has said it
+ * and the "H" is read after the request is sent, costing no round trip.
+ */
 static int
-connect_server(void)
+connect_server(int *check_hello)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
 	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 	    strlen(SERVER_NAME));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
 
+	*check_hello = 0;
 	if (fd < 0)
 		return -1;
 	memcpy(sa.sun_path + 1, SERVER_NAME, strlen(SERVER_NAME));
-	if (connect(fd, (struct sockaddr *)&sa, salen) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 || cr.uid != 0) {
-		close(fd);
-		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, salen) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0)
+		goto refuse;
+	if (cr.uid == 0)
+		return fd;
+	if (cr.pid == getpid()) {
+		*check_hello = 1;
+		return fd;
 	}
-	return fd;
+refuse:
+	close(fd);
+	return -1;
+}
+
+/* The server's "H", which must come from root (SCM_CREDENTIALS); -1 if not. */
+static int
+read_hello_from_root(int fd)
+{
+	unsigned char b[1];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+	    .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c;
+	struct ucred cr;
+	ssize_t r;
+
+	do
+		r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(cr))) {
+			memcpy(&cr, CMSG_DATA(c), sizeof(cr));
+			return cr.uid == 0 && b[0] == 'H' ? 0 : -1;
+		}
+	return -1;
 }
 
 /* The descriptors this process inherited (not sock, not the listing's own); -1 if too many. */
@@ -397,12 +443,13 @@ main(int argc, char **argv)
 	sigset_t mask;
 	uint32_t pid;
 	int32_t status;
-	int sock, cwd, nfds;
+	int sock, cwd, nfds, check_hello;
 
 	(void)argc;
 	sigprocmask(SIG_SETMASK, NULL, &mask);
 	/* The server's children are the sandbox user, and only that. */
-	if (!is_sandbox_user() || (sock = connect_server()) < 0)
+	if (!is_sandbox_user() || (sock = connect_server(&check_hello)) < 0 ||
+	    (check_hello && read_hello_from_root(sock) < 0))
 		become_real(argv, NULL, NULL);
 	cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	nfds = inherited_fds(sock, fds);
@@ -411,6 +458,7 @@ main(int argc, char **argv)
 	build_body(&body, fds, nfds, &mask, argv);
 	catch_signals(handled);
 	if (body.failed || send_request(sock, &body, cwd, fds, nfds) < 0 ||
+	    (!check_hello && (read_exact(sock, b, 1) < 0 || b[0] != 'H')) ||
 	    read_exact(sock, b, 1) < 0 || b[0] != 'R' || read_exact(sock, &pid, 4) < 0) {
 		close(sock);
 		close(cwd);

@@ -28,6 +28,7 @@ static void
 setup(void)
 {
 	const char *image = getenv("CI_SANDBOX_IMAGE"), *host = getenv("CI_DOCKER_HOST");
+	const char *tls_ca = getenv("CI_DOCKER_TLS_CA");
 	struct docker_label labels[] = { { "cip.e2e.runner", "1" } };
 	struct docker_create_spec spec = {
 		.image = image ? image : "code-interpreter-sandbox:latest",
@@ -39,6 +40,11 @@ setup(void)
 
 	/* The daemon's variable, so the same run can target Podman. */
 	dk = docker_new(host && host[0] ? host : "unix:///var/run/docker.sock", 30000);
+	ck_assert_ptr_nonnull(dk);
+	/* And its TLS files: the TLS stage runs this through a remote engine too. */
+	if (tls_ca && tls_ca[0])
+		ck_assert_int_eq(docker_set_tls(dk, tls_ca, getenv("CI_DOCKER_TLS_CERT"),
+		    getenv("CI_DOCKER_TLS_KEY")), DOCKER_OK);
 	ck_assert_msg(docker_negotiate(dk, &err) == DOCKER_OK, "engine: %s", err.msg);
 	ck_assert_msg(docker_create(dk, &spec, cid, &err) == DOCKER_OK, "create: %s", err.msg);
 	ck_assert_msg(docker_start(dk, cid, &err) == DOCKER_OK, "start: %s", err.msg);

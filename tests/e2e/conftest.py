@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import string
 import subprocess
 import tempfile
@@ -27,6 +28,32 @@ DOCKER = os.environ.get("CIP_ENGINE_CLI") or (
     "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker")
 # The daemons' engine: what they inherit, as the daemon reads it.
 ENGINE_HOST = os.environ.get("CI_DOCKER_HOST") or "unix:///var/run/docker.sock"
+# The sandboxes' OCI runtime, as the daemons inherit it: gVisor (runsc)
+# differs from runc in ways some tests must know (README: The sandbox).
+RUNTIME = os.environ.get("CI_SANDBOX_RUNTIME", "")
+GVISOR = RUNTIME == "runsc" or RUNTIME.startswith("runsc-")
+# A tcp:// engine over TLS (tests/engines/tls.sh): the daemons inherit these
+# too, and the CLI and engine_connect() reach the engine with the same files.
+TLS_CA = os.environ.get("CI_DOCKER_TLS_CA", "")
+TLS_CERT = os.environ.get("CI_DOCKER_TLS_CERT", "")
+TLS_KEY = os.environ.get("CI_DOCKER_TLS_KEY", "")
+# test_tls_engine.py needs the TLS stage's engine and certificates (the
+# stranger CA's among them): only that stage, which sets CIP_TLS_CERTS,
+# collects it.
+collect_ignore = [] if os.environ.get("CIP_TLS_CERTS") else ["test_tls_engine.py"]
+
+
+def docker_argv(*args):
+    """The engine's CLI aimed at ENGINE_HOST: docker's own flags for a host
+    given in CI_DOCKER_HOST (and TLS); another CLI (podman) as it is."""
+    argv = [DOCKER]
+    if os.path.basename(DOCKER) == "docker" and os.environ.get("CI_DOCKER_HOST"):
+        argv += ["-H", ENGINE_HOST]
+        if TLS_CA:
+            argv += ["--tlsverify", "--tlscacert", TLS_CA]
+        if TLS_CERT:
+            argv += ["--tlscert", TLS_CERT, "--tlskey", TLS_KEY]
+    return argv + list(args)
 KEY = "e2e-key"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
@@ -34,7 +61,7 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 
 def docker(*args, check=True):
     """Run the engine's CLI; the tests use it only to look, and to clean up."""
-    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(docker_argv(*args), capture_output=True, text=True, timeout=120)
     if check and r.returncode != 0:
         raise AssertionError(f"{os.path.basename(DOCKER)} {' '.join(args)} failed: {r.stderr}")
     return r.stdout
@@ -47,7 +74,13 @@ def engine_connect():
         s.connect(ENGINE_HOST[len("unix://"):])
         return s
     host, _, port = ENGINE_HOST[len("tcp://"):].rpartition(":")
-    return socket.create_connection((host, int(port)))
+    s = socket.create_connection((host.strip("[]"), int(port)))
+    if not TLS_CA:
+        return s
+    ctx = ssl.create_default_context(cafile=TLS_CA)
+    if TLS_CERT:
+        ctx.load_cert_chain(TLS_CERT, TLS_KEY)
+    return ctx.wrap_socket(s, server_hostname=host.strip("[]"))
 
 
 def free_port():
@@ -98,6 +131,12 @@ class Daemon:
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        # A test that points the daemon at a unix socket (a relay to the
+        # engine, say) drops inherited TLS files: TLS is for tcp:// only.
+        if self.env.get("CI_DOCKER_HOST", "").startswith("unix://"):
+            for k in ("CI_DOCKER_TLS_CA", "CI_DOCKER_TLS_CERT", "CI_DOCKER_TLS_KEY"):
+                if k not in env:
+                    self.env.pop(k, None)
         self.proc = None
 
     def start(self, wait=True, wrapper=()):
@@ -226,7 +265,7 @@ def pytest_sessionstart(session):
     """No engine or no binary is a failure, never a skip."""
     if not os.access(PROXY, os.X_OK):
         raise pytest.UsageError(f"daemon binary {PROXY} not built")
-    r = subprocess.run([DOCKER, "image", "inspect", IMAGE], capture_output=True)
+    r = subprocess.run(docker_argv("image", "inspect", IMAGE), capture_output=True)
     if r.returncode != 0:
         raise pytest.UsageError(f"docker engine or image {IMAGE} unavailable: "
                                 f"{r.stderr.decode()[:300]}")

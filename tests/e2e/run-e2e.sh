@@ -42,8 +42,37 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1
 # CIP_E2E_SELECT: a pytest -k expression (run-all.sh's distcheck stage).
 if [ -n "${CIP_E2E_SELECT:-}" ]; then set -- -k "$CIP_E2E_SELECT"; else set --; fi
+# CIP_E2E_MARK: a pytest -m expression of the stage's (e.g. "not full_image");
+# the marks below are joined to it with "and" (pytest keeps only the last -m).
 # The rootless_podman test needs a rootless Podman service, which only
 # tests/engines/podman.sh (run-all.sh's podman stage) starts and names in
 # CIP_ROOTLESS_PODMAN_HOST; without one it is deselected, not skipped.
-if [ -z "${CIP_ROOTLESS_PODMAN_HOST:-}" ]; then set -- "$@" -m "not rootless_podman"; fi
-exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} "$@" .
+if [ -z "${CIP_ROOTLESS_PODMAN_HOST:-}" ]; then
+	CIP_E2E_MARK="${CIP_E2E_MARK:+($CIP_E2E_MARK) and }not rootless_podman"
+fi
+with_mark() {	# expression: CIP_E2E_MARK and it
+	if [ -n "${CIP_E2E_MARK:-}" ]; then echo "($CIP_E2E_MARK) and ($1)"; else echo "$1"; fi
+}
+# CIP_E2E_FILES: the test files to run (default: all of them).
+# shellcheck disable=SC2086
+set -- "$@" ${CIP_E2E_FILES:-.}
+# CIP_E2E_JOBS=N (N > 1): N pytest-xdist workers, a test file per worker at
+# a time (each test has its own daemons, ports and labels; the module
+# fixtures stay in one process), then the tests marked serial alone: they
+# restart the engine every other test stands on.
+if [ "${CIP_E2E_JOBS:-1}" -gt 1 ]; then
+	rc=0
+	# shellcheck disable=SC2086  # CIP_E2E_ARGS is a list of arguments
+	"$PYTHON" -m pytest -p no:cacheprovider -q -n "$CIP_E2E_JOBS" --dist loadfile \
+		-m "$(with_mark "not serial")" ${CIP_E2E_ARGS:-} "$@" || rc=1
+	# Exit status 5: nothing selected (a -k that leaves the serial tests out).
+	r=0
+	# shellcheck disable=SC2086
+	"$PYTHON" -m pytest -p no:cacheprovider -q -m "$(with_mark serial)" \
+		${CIP_E2E_ARGS:-} "$@" || r=$?
+	[ $r -eq 0 ] || [ $r -eq 5 ] || rc=1
+	exit $rc
+fi
+if [ -n "${CIP_E2E_MARK:-}" ]; then set -- -m "$CIP_E2E_MARK" "$@"; fi
+# shellcheck disable=SC2086
+exec "$PYTHON" -m pytest -p no:cacheprovider -q ${CIP_E2E_ARGS:-} "$@"

@@ -44,7 +44,8 @@ SERVICE = "code-interpreter"
 PROXY_IMAGE = os.environ.get("CI_PROXY_IMAGE", "code-interpreter-proxy:latest")
 
 # CI_* names that are variables of contrib's own scripts, not the daemon's.
-SCRIPT_VARS = {"CI_DOCKERD_ARGS": "ensure-dockerd.sh", "CI_DOCKERD_WAIT": "ensure-dockerd.sh"}
+SCRIPT_VARS = {"CI_DOCKERD_ARGS": "ensure-dockerd.sh", "CI_DOCKERD_WAIT": "ensure-dockerd.sh",
+               "CI_DOCKER_CONFIG": "setup-runsc.sh"}
 
 
 def read(path):

@@ -592,6 +592,7 @@ def pool_running(d):
                               "status=running").split() if c not in held]
 
 
+@pytest.mark.serial
 def test_zz_engine_restart_mid_run_and_between_runs(make_daemon):
     if not os.path.exists("/run/dockerd-cip.pid"):
         pytest.fail("the engine-restart case needs the dockerd of contrib/ensure-dockerd.sh")

@@ -100,6 +100,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_info(body, size ? data[size - 1] : 0);
 	r = docker_json_running(body);
 	FUZZ_ASSERT(r == 0 || r == 1);
+	r = docker_json_oom_killed(body);
+	FUZZ_ASSERT(r == 0 || r == 1);
 	w.stop_at = size ? data[0] % 4 : 0;	/* 0: never stop early */
 	n = docker_json_containers(body, "cip.session", on_container, &w);
 	FUZZ_ASSERT(n == w.n && (!w.stop_at || n <= w.stop_at));

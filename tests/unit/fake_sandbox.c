@@ -108,7 +108,9 @@ fd_close(void *st)
 	free(st);
 }
 
-static const struct channel_stream_ops fd_stream_ops = { fd_send, fd_recv, fd_quiet, fd_close };
+static const struct channel_stream_ops fd_stream_ops = {
+	.send = fd_send, .recv = fd_recv, .quiet = fd_quiet, .close = fd_close,
+};
 
 /* Write bytes to the proxy as the relay's stdout, in Docker's framing. */
 static int
@@ -544,7 +546,8 @@ fake_errors(void *ctx)
 }
 
 static const struct sandbox_ops fake_ops = {
-	fake_make, fake_attach, fake_running, fake_remove, fake_ping, fake_errors,
+	.make = fake_make, .attach = fake_attach, .running = fake_running,
+	.remove = fake_remove, .ping = fake_ping, .errors = fake_errors,
 };
 
 struct fake *

@@ -23,6 +23,9 @@ struct fake {
 	int lfd;
 	const char *answer;	/* raw HTTP answer; NULL: accept and stay silent */
 	size_t answer_len;
+	const char *later;	/* NULL, or bytes sent after answer once go is written to */
+	size_t later_len;
+	int go[2];		/* a pipe: the test says when later goes */
 	pthread_t th;
 };
 
@@ -37,6 +40,9 @@ fake_serve(void *arg)
 		ssize_t n = read(fd, req, sizeof(req));
 		(void)n;
 		if (f->answer && write(fd, f->answer, f->answer_len) < 0)
+			(void)0;
+		if (f->later && read(f->go[0], req, 1) == 1 &&
+		    write(fd, f->later, f->later_len) < 0)
 			(void)0;
 		if (!f->answer)
 			sleep(2);
@@ -54,6 +60,8 @@ fake_start(struct fake *f, const char *answer, size_t len)
 	strcpy(sa.sun_path, f->path);
 	f->answer = answer;
 	f->answer_len = len;
+	f->later = NULL;
+	f->go[0] = f->go[1] = -1;
 	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_ge(f->lfd, 0);
 	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -68,6 +76,10 @@ fake_stop(struct fake *f)
 	close(f->lfd);
 	pthread_join(f->th, NULL);
 	unlink(f->path);
+	if (f->go[0] >= 0) {
+		close(f->go[0]);
+		close(f->go[1]);
+	}
 }
 
 static struct docker *
@@ -271,6 +283,71 @@ START_TEST(garbage_answers)
 }
 END_TEST
 
+/*
+ * Bytes that come while a stream waits unused: quiet reads them through
+ * curl (under TLS the socket may not show what curl holds), says so, and
+ * keeps them for recv; then the EOF, likewise.
+ */
+START_TEST(quiet_keeps_what_it_reads)
+{
+	static const char head[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\n"
+	    "Upgrade: tcp\r\n\r\n";
+	static const char later[] = "unasked";
+	struct docker_err err;
+	struct docker_stream *st;
+	struct docker *dk;
+	struct fake f;
+	char b[64];
+	int i;
+
+	fake_start(&f, head, sizeof(head) - 1);
+	ck_assert_int_eq(pipe(f.go), 0);
+	f.later = later;
+	f.later_len = sizeof(later) - 1;
+	dk = client(&f, 2000);
+	ck_assert_int_eq(docker_exec_attach(dk, "e", &st, &err), DOCKER_OK);
+	ck_assert_int_eq(docker_stream_quiet(st), 1);
+	ck_assert_int_eq(write(f.go[1], "g", 1), 1);
+	/* Bounded by tries, not time: quiet turns 0 once the bytes arrive. */
+	for (i = 0; i < 2000 && docker_stream_quiet(st); i++)
+		usleep(1000);
+	ck_assert_int_eq(docker_stream_quiet(st), 0);
+	ck_assert_int_eq(docker_stream_recv(st, b, sizeof(b), 2000), (long)sizeof(later) - 1);
+	ck_assert(memcmp(b, later, sizeof(later) - 1) == 0);
+	/* The fake closes: EOF, seen by quiet and then by recv. */
+	for (i = 0; i < 2000 && docker_stream_quiet(st); i++)
+		usleep(1000);
+	ck_assert_int_eq(docker_stream_quiet(st), 0);
+	ck_assert_int_eq(docker_stream_recv(st, b, sizeof(b), 2000), 0);
+	docker_stream_close(st);
+	docker_free(dk);
+	fake_stop(&f);
+}
+END_TEST
+
+/* Go's answer to plain HTTP on its TLS port: a refusal to name, not to wait out. */
+START_TEST(plain_http_to_a_tls_port)
+{
+	static const char go400[] = "HTTP/1.0 400 Bad Request\r\n\r\n"
+	    "Client sent an HTTP request to an HTTPS server.\n";
+	struct docker_err err;
+	struct docker *dk;
+	struct fake f;
+
+	fake_start(&f, go400, sizeof(go400) - 1);
+	dk = client(&f, 2000);
+	ck_assert_int_eq(docker_negotiate(dk, &err), DOCKER_ETLS);
+	ck_assert_msg(strstr(err.msg, "status 400: Client sent an HTTP request to an HTTPS "
+	    "server. (the engine wants TLS: set CI_DOCKER_TLS_CA"), "%s", err.msg);
+	/* docker_ping's callers know only "no engine". */
+	ck_assert_int_eq(docker_ping(dk, &err), DOCKER_EUNAVAIL);
+	/* TLS is for tcp:// engines. */
+	ck_assert_int_eq(docker_set_tls(dk, "/x/ca.pem", NULL, NULL), DOCKER_EAPI);
+	docker_free(dk);
+	fake_stop(&f);
+}
+END_TEST
+
 /* Found by fuzz_engine_json: "122222222222.43" overflowed major * 100. */
 START_TEST(api_versions_read_within_bounds)
 {
@@ -318,6 +395,8 @@ suite_docker_fake(void)
 	tcase_add_test(tc, info_and_libpod_info);
 	tcase_add_test(tc, no_engine_and_silent_engine);
 	tcase_add_test(tc, garbage_answers);
+	tcase_add_test(tc, quiet_keeps_what_it_reads);
+	tcase_add_test(tc, plain_http_to_a_tls_port);
 	suite_add_tcase(s, tc);
 	return s;
 }

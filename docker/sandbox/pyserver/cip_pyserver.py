@@ -965,6 +965,9 @@ def serve_one(conn, startup_env, kind):
     if kind == "conn":  # forked for this connection
         _reseed()
     try:
+        # "H", sent while still root: the client's proof that it talks to
+        # the server, where SO_PEERCRED cannot tell (gVisor, see pyclient.c).
+        conn.send(b"H")
         become_sandbox_user()
     except BaseException:
         os._exit(127)
