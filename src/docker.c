@@ -493,9 +493,15 @@ tmpfs_options(const struct docker *dk, const struct docker_create_spec *s)
 	snprintf(opt, sizeof(opt), "rw,nosuid,nodev,noexec,size=1m,mode=0700%s", nocopy);
 	json_object_object_add(t, "/run/cip", json_object_new_string(opt));
 	if (dk->podman) {
-		/* Podman adds these writable, unsized, on a read-only rootfs. */
-		snprintf(opt, sizeof(opt), "rw,nosuid,nodev,noexec,size=1m%s", nocopy);
+		/*
+		 * Podman adds these writable (mode 1777), unsized, on a read-only
+		 * rootfs.  Ours leave them as dockerd's are to the user: /run
+		 * root's (it holds /run/cip, so it cannot be read-only), /var/tmp
+		 * read-only.
+		 */
+		snprintf(opt, sizeof(opt), "rw,nosuid,nodev,noexec,size=1m,mode=0755%s", nocopy);
 		json_object_object_add(t, "/run", json_object_new_string(opt));
+		snprintf(opt, sizeof(opt), "ro,nosuid,nodev,noexec,size=1m%s", nocopy);
 		json_object_object_add(t, "/var/tmp", json_object_new_string(opt));
 	}
 	return t;

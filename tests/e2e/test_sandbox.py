@@ -69,7 +69,9 @@ def test_container_is_hardened(daemon):
     pids = 128 * 16 + 512 if GVISOR else 128
     assert [hc["Memory"], hc["MemorySwap"], hc["PidsLimit"], hc["NanoCpus"]] == \
         [(512 + 160) << 20, (512 + 160) << 20, pids, 1000000000]
-    nproc = [u["Soft"] for u in hc["Ulimits"] if u["Name"] == "nproc"]
+    # Podman names the limits as setrlimit(2) does: RLIMIT_NPROC.
+    nproc = [u["Soft"] for u in hc["Ulimits"]
+             if u["Name"].lower().removeprefix("rlimit_") == "nproc"]
     assert nproc == [128 if GVISOR else 8192]
     assert "CIP_PYTHON_PRELOAD=numpy pandas matplotlib.pyplot" in info["Config"]["Env"]
     labels = info["Config"]["Labels"]
