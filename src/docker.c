@@ -188,6 +188,8 @@ dk_handle(struct docker *dk, const char *url, long timeout_ms, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* The engine is never reached through an http_proxy of the environment. */
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	if (dk->tls_ca) {
 		/* Our CA alone: not the system's store, which any public CA is in. */
 		curl_easy_setopt(h, CURLOPT_CAINFO, dk->tls_ca);
