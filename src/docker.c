@@ -188,6 +188,8 @@ dk_handle(struct docker *dk, const char *url, long timeout_ms, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* The engine is never reached through an http_proxy of the environment. */
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	if (dk->tls_ca) {
 		/* Our CA alone: not the system's store, which any public CA is in. */
 		curl_easy_setopt(h, CURLOPT_CAINFO, dk->tls_ca);
@@ -619,38 +621,41 @@ docker_start(struct docker *dk, const char *id, struct docker_err *err)
 	return dk_call(dk, "POST", path, NULL, NULL, err);
 }
 
-int
-docker_inspect_running(struct docker *dk, const char *id, int *running, struct docker_err *err)
+/* Container id's State: *running, and *oom (it ended and the OOM killer did it). */
+static int
+inspect_state(struct docker *dk, const char *id, int *running, int *oom,
+    struct docker_err *err)
 {
 	struct buf out;
 	char path[256];
 	int rc;
 
-	*running = 0;
+	*running = *oom = 0;
 	buf_init(&out, RESP_CAP);
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
 	rc = dk_call(dk, "GET", path, NULL, &out, err);
-	if (rc == DOCKER_OK)
+	if (rc == DOCKER_OK) {
 		*running = docker_json_running(out.data);
+		*oom = !*running && docker_json_oom_killed(out.data);
+	}
 	buf_free(&out);
 	return rc;
 }
 
 int
+docker_inspect_running(struct docker *dk, const char *id, int *running, struct docker_err *err)
+{
+	int oom;
+
+	return inspect_state(dk, id, running, &oom, err);
+}
+
+int
 docker_inspect_oom_killed(struct docker *dk, const char *id, int *oom, struct docker_err *err)
 {
-	struct buf out;
-	char path[256];
-	int rc;
+	int running;
 
-	*oom = 0;
-	buf_init(&out, RESP_CAP);
-	snprintf(path, sizeof(path), "/containers/%s/json", id);
-	rc = dk_call(dk, "GET", path, NULL, &out, err);
-	if (rc == DOCKER_OK)
-		*oom = !docker_json_running(out.data) && docker_json_oom_killed(out.data);
-	buf_free(&out);
-	return rc;
+	return inspect_state(dk, id, &running, oom, err);
 }
 
 int

@@ -46,32 +46,31 @@ docker_json_id(const char *body, char id[DOCKER_ID_MAX])
 	return rc;
 }
 
-int
-docker_json_running(const char *body)
+/* A boolean member of a container inspect body's State; 0 if absent or unparsable. */
+static int
+state_flag(const char *body, const char *key)
 {
-	struct json_object *j = NULL, *st, *r;
-	int running = 0;
+	struct json_object *j = NULL, *st, *v;
+	int flag = 0;
 
 	if (body && (j = json_tokener_parse(body)) &&
 	    json_object_object_get_ex(j, "State", &st) &&
-	    json_object_object_get_ex(st, "Running", &r))
-		running = json_object_get_boolean(r);
+	    json_object_object_get_ex(st, key, &v))
+		flag = json_object_get_boolean(v);
 	json_object_put(j);
-	return running;
+	return flag;
+}
+
+int
+docker_json_running(const char *body)
+{
+	return state_flag(body, "Running");
 }
 
 int
 docker_json_oom_killed(const char *body)
 {
-	struct json_object *j = NULL, *st, *o;
-	int oom = 0;
-
-	if (body && (j = json_tokener_parse(body)) &&
-	    json_object_object_get_ex(j, "State", &st) &&
-	    json_object_object_get_ex(st, "OOMKilled", &o))
-		oom = json_object_get_boolean(o);
-	json_object_put(j);
-	return oom;
+	return state_flag(body, "OOMKilled");
 }
 
 /* Copy a string member of item into out ("" if absent). */

@@ -169,7 +169,12 @@ refuse:
 	return -1;
 }
 
-/* The server's "H", which must come from root (SCM_CREDENTIALS); -1 if not. */
+/*
+ * The server's "H", which must come from root (SCM_CREDENTIALS); -1 if not,
+ * or if none comes within HELLO_WAIT_MS (a squatter that waits for the
+ * request: the real interpreter runs instead).
+ */
+#define HELLO_WAIT_MS 3000
 static int
 read_hello_from_root(int fd)
 {
@@ -183,8 +188,11 @@ read_hello_from_root(int fd)
 	    .msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *c;
 	struct ucred cr;
+	struct pollfd pfd = { fd, POLLIN, 0 };
 	ssize_t r;
 
+	if (poll(&pfd, 1, HELLO_WAIT_MS) != 1)
+		return -1;
 	do
 		r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
