@@ -28,7 +28,7 @@ ROOTFUL_SOCK=/run/cip-podman.sock
 ROOTFUL_PID=/run/cip-podman.pid
 RL_USER=cipuser
 start=$(date +%s.%N)
-pids=()
+pids=()	# the services' background jobs, stopped at the end
 
 mkdir -p "$WORK" || exit 1
 die() { echo "podman stage: $*" >&2; exit 1; }
@@ -37,9 +37,24 @@ elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}';
 stop_services() {
 	local p
 	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		kill "$(service_pid "$p")" "$p" 2>/dev/null
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null
 	done
 	rm -f "$ROOTFUL_PID" "${RL_PID:-}"
+}
+
+# The podman process at or below pid $1: the rootless one runs under the
+# subshell that switched users, and killing that one would leave it.
+service_pid() {
+	local p=$1 c
+	while [[ $(cat /proc/"$p"/comm 2>/dev/null) != podman ]]; do
+		c=$(ps -o pid= --ppid "$p" | tr -d ' ' | head -1)
+		[[ -n $c ]] || break
+		p=$c
+	done
+	echo "$p"
 }
 trap stop_services EXIT
 
@@ -111,10 +126,12 @@ make -s -C "$BUILD" sandbox-core-image || die "core image build failed"
 # 3. The rootful service.
 stop_leftover "$ROOTFUL_PID" "$ROOTFUL_SOCK"
 rm -f "${ROOTFUL_SOCK}"
-podman system service --time=0 "unix://$ROOTFUL_SOCK" >"$WORK/rootful.log" 2>&1 &
+# From its own directory: conmon leaves an "oom" file in its working one.
+(cd "$WORK" && exec podman system service --time=0 "unix://$ROOTFUL_SOCK") \
+	>"$WORK/rootful.log" 2>&1 &
 pids+=($!)
-echo $! >"$ROOTFUL_PID" || die "cannot write $ROOTFUL_PID"
 wait_ping "$ROOTFUL_SOCK" "$!" "$WORK/rootful.log"
+service_pid $! >"$ROOTFUL_PID" || die "cannot write $ROOTFUL_PID"
 transfer_image podman
 
 # 4. The rootless service, as RL_USER.
@@ -130,8 +147,8 @@ RL_SOCK=$RL_RUN/cip-podman.sock
 RL_PID=$RL_RUN/cip-podman.pid
 install -d -m 0700 -o "$RL_USER" -g "$RL_USER" "$RL_RUN" || die "cannot make $RL_RUN"
 RL_HOME=$(getent passwd "$RL_USER" | cut -d: -f6)
-# setpriv execs podman itself (runuser would stay as its parent), so $! is
-# the service's pid.
+# setpriv execs podman (runuser would stay as its parent); service_pid
+# still looks below $! for it.
 rl_podman() {
 	(cd / && exec setpriv --reuid="$RL_USER" --regid="$RL_USER" --init-groups \
 		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR="$RL_RUN" HOME="$RL_HOME" \
@@ -141,8 +158,8 @@ stop_leftover "$RL_PID" "$RL_SOCK"
 rm -f "$RL_SOCK"
 rl_podman system service --time=0 "unix://$RL_SOCK" >"$WORK/rootless.log" 2>&1 &
 pids+=($!)
-echo $! >"$RL_PID" || die "cannot write $RL_PID"
 wait_ping "$RL_SOCK" "$!" "$WORK/rootless.log"
+service_pid $! >"$RL_PID" || die "cannot write $RL_PID"
 transfer_image rl_podman
 
 # 5. The runner protocol straight to a container (as run-e2e.sh runs it);
