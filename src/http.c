@@ -55,6 +55,7 @@ struct http_server {
 	unsigned open;		/* connections open now, under mu */
 	unsigned refused;	/* connections refused at the cap since the last log line, under mu */
 	long long refused_logged_ms;	/* when that line was last written, under mu */
+	int draining;		/* shutting down: new requests get a 503; atomic */
 };
 
 struct http_req {
@@ -454,6 +455,10 @@ first_call(struct http_req *req, const char *url)
 	/* The header is in: from here the body's (and the reply's) progress counts. */
 	MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	    (unsigned)cfg->body_timeout_s);
+	if (__atomic_load_n(&req->srv->draining, __ATOMIC_RELAXED)) {
+		http_reply_error(req, 503, "Service unavailable", "shutting down");
+		return;
+	}
 	if (route_request(req, url) < 0)
 		return;
 	/*
@@ -790,13 +795,18 @@ fail:
 	return NULL;
 }
 
+/*
+ * Not MHD_quiesce_daemon: with a thread pool on epoll it takes the listen
+ * socket out of each thread's epoll set without a lock, racing a thread
+ * that does the same at its connection limit, and MHD aborts the process
+ * ("Failed to remove listen FD from epoll set", seen once at SIGTERM).
+ * Connections are still accepted while in-flight requests finish, and a
+ * new request gets a 503 that says why, better than a refused connection.
+ */
 void
 http_quiesce(struct http_server *srv)
 {
-	MHD_socket s = MHD_quiesce_daemon(srv->d);
-
-	if (s != MHD_INVALID_SOCKET)
-		close(s);
+	__atomic_store_n(&srv->draining, 1, __ATOMIC_RELAXED);
 }
 
 void

@@ -57,7 +57,7 @@ struct http_part {
 struct http_server *http_start(const struct cfg *cfg, const struct jwt_key *jwt,
     const struct http_route *routes, size_t nroutes, http_filter filter, void *app,
     char *err, size_t errlen);
-/* Stop accepting new connections (in-flight requests go on). */
+/* Answer new requests 503 "shutting down" (in-flight requests go on). */
 void http_quiesce(struct http_server *srv);
 /* Wait up to timeout_ms for the requests being handled to be answered. */
 void http_drain(struct http_server *srv, long timeout_ms);

@@ -236,7 +236,7 @@ serve(const struct cfg *cfg, const struct jwt_key *jwt, struct docker *dk, struc
 		log_warn("no sweeper thread: expired sessions stay until restart");
 	log_info("listening on %s:%d", cfg->host, cfg->port);
 	sigwait(&set, &sig);
-	log_info("%s: no new connections; finishing in-flight requests",
+	log_info("%s: new requests get a 503; finishing in-flight requests",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_quiesce(srv);
 	/* In-flight runs finish, bounded by the run timeout and some grace. */

@@ -120,6 +120,10 @@ def test_sigterm_lets_an_inflight_run_finish(make_daemon):
     t.start()
     time.sleep(0.7)
     d.proc.terminate()
+    # While it drains, a new request is answered, with why.
+    wait_for(lambda: "finishing in-flight requests" in d.logtext(), "the drain to start")
+    late = d.request("POST", "/exec", {"lang": "py", "code": "print(2)"})
+    assert late.status == 503 and late.json()["details"] == "shutting down", late.raw
     t.join()
     assert out["r"]["stdout"] == "finished\n"
     assert d.proc.wait(timeout=60) == 0
