@@ -157,7 +157,8 @@ struct docker_sandboxes {
  * Under gVisor the host's pids cgroup holds the Sentry's own threads and, on
  * the ptrace platform, a stub process per address space with a thread for
  * each Sentry thread that ran it: a fork bomb held at 128 processes inside
- * measured 1390 host tasks.  Capped at CI_MAX_PIDS, the host refuses the
+ * measured 1390 host tasks, five in a row 3186 (the stubs of killed
+ * processes linger; 128 * 16 + 512 let the second bomb kill the Sentry).  Capped at CI_MAX_PIDS, the host refuses the
  * Sentry a thread and it panics, taking the whole sandbox with it (seen on
  * the second exec of a session, while the Python server forked its spares).
  * So the cap on user processes moves inside, to RLIMIT_NPROC, which gVisor
@@ -165,8 +166,8 @@ struct docker_sandboxes {
  * containers, hence CI_SANDBOX_NPROC's large default there), and the host
  * cap stays, loose enough for the Sentry.
  */
-#define GVISOR_HOST_TASKS_PER_PROCESS 16
-#define GVISOR_HOST_TASKS_BASE 512
+#define GVISOR_HOST_TASKS_PER_PROCESS 64
+#define GVISOR_HOST_TASKS_BASE 1024
 
 /* Runtimes named runsc or runsc-*: gVisor, as contrib/setup-runsc.sh registers it. */
 static int

@@ -65,8 +65,8 @@ def test_container_is_hardened(daemon):
     # CI_MAX_MEMORY_MB for the runs, plus CI_PYTHON_PRELOAD_MB for the
     # pre-loaded Python server (on by default).
     # Under gVisor the host's pids cap leaves room for the Sentry's threads
-    # and stubs (128 * 16 + 512), and RLIMIT_NPROC caps the user at 128.
-    pids = 128 * 16 + 512 if GVISOR else 128
+    # and stubs (128 * 64 + 1024), and RLIMIT_NPROC caps the user at 128.
+    pids = 128 * 64 + 1024 if GVISOR else 128
     assert [hc["Memory"], hc["MemorySwap"], hc["PidsLimit"], hc["NanoCpus"]] == \
         [(512 + 160) << 20, (512 + 160) << 20, pids, 1000000000]
     # Podman names the limits as setrlimit(2) does: RLIMIT_NPROC.
