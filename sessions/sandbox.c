@@ -261,15 +261,29 @@ docker_sb_running(void *ctx, const char *id, int *running, struct docker_err *er
 	return docker_inspect_running(((struct docker_sandboxes *)ctx)->dk, id, running, err);
 }
 
-/* The Engine's oom_killed: the container ended, and the engine says the OOM killer did it. */
+/*
+ * The Engine's oom_killed: the container ended, and the engine says the OOM
+ * killer did it.  Asked right after the exec stream broke, the engine may
+ * not have seen the container end yet (seen under gVisor): ask again for up
+ * to OOM_SETTLE_MS while it still says running.
+ */
+#define OOM_SETTLE_MS 3000
 static int
 docker_sb_oom_killed(void *ctx, const char *id)
 {
+	struct docker *dk = ((struct docker_sandboxes *)ctx)->dk;
+	long long until = clock_mono_ms() + OOM_SETTLE_MS;
 	struct docker_err err;
-	int oom = 0;
+	int oom = 0, running = 1;
 
-	if (docker_inspect_oom_killed(((struct docker_sandboxes *)ctx)->dk, id, &oom, &err) !=
-	    DOCKER_OK)
+	for (;;) {
+		if (docker_inspect_running(dk, id, &running, &err) != DOCKER_OK)
+			return 0;
+		if (!running || clock_mono_ms() >= until)
+			break;
+		usleep(100000);
+	}
+	if (running || docker_inspect_oom_killed(dk, id, &oom, &err) != DOCKER_OK)
 		return 0;
 	return oom;
 }
