@@ -222,6 +222,36 @@ def prepare_parallel(side, n):
         c.close()
 
 
+def parallel_runs(sides, n, seconds):
+    """{side name: [(exec/s, CPU-ms/exec)] * 2}: each side in turn, twice; {} if n is 0."""
+    tput = {}
+    if not n:
+        return tput
+    for s in sides:
+        prepare_parallel(s, n)
+    for _ in range(2):
+        for s in sides:
+            time.sleep(3)  # let the spares of the other side settle
+            tput.setdefault(s.name, []).append(throughput(s, n, seconds))
+    return tput
+
+
+def failed(prog, sides, e):
+    """Say what broke, with the end of each daemon's log; the exit status."""
+    print("%s: %s" % (prog, e), file=sys.stderr)
+    for s in sides:
+        s.log.flush()
+        be.print_log_tail(s.log.name)
+    return 1
+
+
+def stop_all(sides, docker, tmp):
+    for s in sides:
+        s.stop(docker)
+    docker.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def report(samples, tput):
     med = {k: statistics.median(v) for k, v in samples.items()}
     raw = med[("raw", "print(1)", "engine")]
@@ -274,26 +304,11 @@ def main():
                           "", tmp))
         sides.append(Side("after", args.proxy, args.image, None, tmp))
         samples = interleaved(sides, docker, args.rounds, args.gap)
-        tput = {}
-        if args.parallel:
-            for s in sides:
-                prepare_parallel(s, args.parallel)
-            for _ in range(2):
-                for s in sides:
-                    time.sleep(3)  # let the spares of the other side settle
-                    tput.setdefault(s.name, []).append(throughput(s, args.parallel, args.seconds))
-        report(samples, tput)
+        report(samples, parallel_runs(sides, args.parallel, args.seconds))
     except be.BenchError as e:
-        print("bench-python: %s" % e, file=sys.stderr)
-        for s in sides:
-            s.log.flush()
-            be.print_log_tail(s.log.name)
-        return 1
+        return failed("bench-python", sides, e)
     finally:
-        for s in sides:
-            s.stop(docker)
-        docker.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(sides, docker, tmp)
     return 0
 
 

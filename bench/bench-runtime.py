@@ -33,7 +33,6 @@ import argparse
 import http.client
 import importlib.util
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -156,26 +155,11 @@ def main():
         sides.append(Side("runc", args.proxy, args.image, "", tmp))
         sides.append(Side("runsc", args.proxy, args.image, "runsc", tmp))
         samples, memory = interleaved(sides, docker, args.rounds, args.gap)
-        tput = {}
-        if args.parallel:
-            for s in sides:
-                bp.prepare_parallel(s, args.parallel)
-            for _ in range(2):
-                for s in sides:
-                    time.sleep(3)  # let the other side's spares settle
-                    tput.setdefault(s.name, []).append(bp.throughput(s, args.parallel, args.seconds))
-        report(samples, memory, tput)
+        report(samples, memory, bp.parallel_runs(sides, args.parallel, args.seconds))
     except be.BenchError as e:
-        print("bench-runtime: %s" % e, file=sys.stderr)
-        for s in sides:
-            s.log.flush()
-            be.print_log_tail(s.log.name)
-        return 1
+        return bp.failed("bench-runtime", sides, e)
     finally:
-        for s in sides:
-            s.stop(docker)
-        docker.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        bp.stop_all(sides, docker, tmp)
     return 0
 
 
