@@ -50,8 +50,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX files_id ON files(id);",
 
 	/* The sessions holding a container, oldest use first: the cap and eviction. */
-	"CREATE INDEX sessions_holding ON sessions(last_used_at)"
-	" WHERE state = 'active' AND container_id <> '';",
+	("CREATE INDEX sessions_holding ON sessions(last_used_at)"
+	 " WHERE state = 'active' AND container_id <> '';"),
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -108,12 +109,43 @@ send_all(int fd, const char *p, size_t n)
 	ssize_t w;
 
 	while (n) {
-		if ((w = send(fd, p, n, MSG_NOSIGNAL)) <= 0)
+		if ((w = send(fd, p, n, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
 			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/*
+ * connect() that outlives signals: libFuzzer's -timeout watchdog is a
+ * SIGALRM without SA_RESTART, and a connect it interrupts goes on in the
+ * kernel, so wait for it instead of calling connect again.  A failed
+ * connect in a CI run (no errno kept) was most likely this.
+ */
+static int
+connect_loopback(int fd, const struct sockaddr_in *sa)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t el = sizeof(int);
+	int err = 0, r;
+
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	while ((r = poll(&pfd, 1, 10000)) < 0 && errno == EINTR)
+		;
+	if (r == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
 }
 
 /* Send one request; the bytes of the answer's start in reply, how many. */
@@ -134,14 +166,15 @@ post(const char *head, size_t hl, const char *body, size_t blen, char *reply, si
 	 * TIME_WAIT use up the ephemeral ports within minutes.
 	 */
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (connect_loopback(fd, &sa) < 0) {
 		fprintf(stderr, "fuzz_multipart: connect: %s\n", strerror(errno));
 		FUZZ_ASSERT(0);
 	}
 	/* The server may answer (400) and close before the body is all sent. */
 	sent = send_all(fd, head, hl) == 0 && send_all(fd, body, blen) == 0;
-	while (got < cap && (r = recv(fd, reply + got, cap - got, 0)) > 0)
-		got += (size_t)r;
+	while (got < cap && ((r = recv(fd, reply + got, cap - got, 0)) > 0 || (r < 0 && errno == EINTR)))
+		if (r > 0)
+			got += (size_t)r;
 	if (!got)
 		fprintf(stderr, "fuzz_multipart: no answer (body %s, recv: %s)\n",
 		    sent ? "sent" : "not all sent", r < 0 ? strerror(errno) : "end of stream");

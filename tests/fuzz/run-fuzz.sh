@@ -55,7 +55,7 @@ for t in "${TARGETS[@]}"; do
 	else
 		fail=$((fail + 1))
 		echo "fuzz_$t: FAILED (exit $rc): ${execs:-?} execs, cov ${cov:-?}, ft ${ft:-?}"
-		grep -E 'ERROR|SUMMARY|invariant broken|runtime error|deadly signal' "$work/log" | head -5 |
+		grep -E "ERROR|SUMMARY|invariant broken|runtime error|deadly signal|^fuzz_$t: " "$work/log" | head -6 |
 			sed 's/^/    /'
 		if [[ -n $artifact ]]; then
 			echo "    input: $artifact"
