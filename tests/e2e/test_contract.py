@@ -56,14 +56,16 @@ def test_attached_workspaces_are_refused_as_such(daemon):
     assert daemon.request("GET", "/v1/bridge/pairings").status == 404
 
 
-def test_timeout_bounds_the_run(daemon):
+def test_timeout_bounds_the_run(make_daemon):
+    d = make_daemon(CI_MAX_RUN_TIMEOUT_SECONDS=4)
     t0 = time.monotonic()
-    r = daemon.exec("import time; print('a', flush=True); time.sleep(30)", timeout=1500)
-    assert time.monotonic() - t0 < 3.5, "the 1.5 s timeout was not honoured"
+    r = d.exec("import time; print('a', flush=True); time.sleep(30)", timeout=1500)
+    # Far below the 30 s the code sleeps (and slack for a loaded machine).
+    assert time.monotonic() - t0 < 15, "the 1.5 s timeout was not honoured"
     assert r["message"] == "Execution timed out" and r["stdout"] == "a\n"
     assert "timed out after 2 s" in r["stderr"]
-    # Above the cap (CI_MAX_RUN_TIMEOUT_SECONDS=4 here) the cap holds.
-    r = daemon.exec("import time; time.sleep(30)", timeout=600000)
+    # Above the cap the cap holds.
+    r = d.exec("import time; time.sleep(30)", timeout=600000)
     assert "timed out after 4 s" in r["stderr"]
 
 

@@ -122,7 +122,7 @@ def test_non_utf8_output_becomes_valid_json(daemon):
 
 def test_timeout_kills_the_run_and_the_session_goes_on(daemon):
     sid = daemon.exec("open('before.txt','w').write('1')")["session_id"]
-    r = daemon.exec("print('started', flush=True)\nwhile True: pass", session=sid)
+    r = daemon.exec("print('started', flush=True)\nwhile True: pass", session=sid, timeout=4000)
     assert r["status"] is None and r["message"] == "Execution timed out"
     assert r["stdout"] == "started\n"
     assert "timed out after 4 s" in r["stderr"]

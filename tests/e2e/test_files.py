@@ -64,7 +64,7 @@ def test_only_new_or_changed_files_are_reported(daemon):
 def test_outputs_are_captured_whatever_the_exit(daemon):
     r = daemon.exec("open('partial.txt','w').write('x')\nraise SystemExit(4)")
     assert r["code"] == 4 and set(by_name(r)) == {"partial.txt"}
-    r = daemon.exec("open('slow.txt','w').write('y')\nwhile True: pass")
+    r = daemon.exec("open('slow.txt','w').write('y')\nwhile True: pass", timeout=3000)
     assert r["message"] == "Execution timed out" and set(by_name(r)) == {"slow.txt"}
 
 
