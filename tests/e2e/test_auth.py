@@ -4,10 +4,14 @@ import json
 import time
 
 import jwt as pyjwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from conftest import KEY, PROXY
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def pem_public(key):

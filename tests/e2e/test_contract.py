@@ -7,9 +7,14 @@ import socket
 import time
 import urllib.parse
 
+import pytest
+
 from conftest import KEY
 
 from test_upload import multipart, upload, ref
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def test_every_route_takes_the_profile_header(daemon):

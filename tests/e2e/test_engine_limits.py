@@ -23,6 +23,9 @@ import pytest
 
 from conftest import KEY, Daemon, rand, wait_for
 
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
+
 ROOTLESS_HOST = os.environ.get("CIP_ROOTLESS_PODMAN_HOST", "")
 ROOTLESS_IMAGE = os.environ.get("CIP_ROOTLESS_PODMAN_IMAGE", "")
 

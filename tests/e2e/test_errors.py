@@ -4,7 +4,12 @@ import socket
 import subprocess
 import threading
 
+import pytest
+
 from conftest import KEY, PROXY, Daemon, docker, engine_connect
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def error_of(reply, status):

@@ -7,6 +7,9 @@ import pytest
 
 from conftest import KEY
 
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
+
 
 def test_print(daemon):
     r = daemon.exec("print(6*7)")

@@ -25,6 +25,9 @@ import pytest
 
 from conftest import KEY, docker, wait_for
 
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
+
 USER = "665f1c2e9b1e8a0012345678"
 ENSURE_DOCKERD = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
                               "ensure-dockerd.sh")

@@ -7,6 +7,9 @@ import pytest
 
 from conftest import KEY
 
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
+
 
 def download(daemon, bucket, file_id, query=""):
     return daemon.request("GET", f"/download/{bucket}/{file_id}{query}")

@@ -3,7 +3,12 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import KEY, wait_for
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def listed(d):

@@ -6,7 +6,12 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import pytest
+
 from conftest import KEY
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def scrape(d, **kw):
@@ -74,6 +79,7 @@ def test_metrics_can_be_opened_to_scrapers(make_daemon):
     assert d.request("GET", "/v1/librechat/sessions", key=None).status == 401
 
 
+@pytest.mark.full_image  # a Node run
 def test_counters_move_with_execs_sessions_and_files(make_daemon):
     d = make_daemon(CI_MAX_RUN_TIMEOUT_SECONDS="2", CI_MAX_MEMORY_MB="128")
     before = scrape(d)

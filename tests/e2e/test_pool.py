@@ -10,7 +10,12 @@ call), and when every container is busy the answer is 503.
 import threading
 import time
 
+import pytest
+
 from conftest import docker, wait_for
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def sessions(d):

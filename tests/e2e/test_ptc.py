@@ -12,6 +12,9 @@ import pytest
 
 from conftest import KEY
 
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
+
 WEATHER = [{"name": "get_weather", "description": "weather of a city",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
 

@@ -2,8 +2,12 @@
 import json
 import time
 
+import pytest
+
 from conftest import GVISOR, docker
 
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def sh(daemon, script, sid=None):

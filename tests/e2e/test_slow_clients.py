@@ -15,7 +15,12 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import KEY, PROXY, wait_for
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def hold(port, n, prefix=b"", drip=b""):

@@ -8,7 +8,12 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from test_lifecycle import listed, wait_for
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 SESSIONS = int(os.environ.get("CIP_SOAK_SESSIONS", "200"))
 

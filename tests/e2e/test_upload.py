@@ -1,7 +1,12 @@
 """Uploads as LibreChat's server sends them, and what /exec does with them."""
 import uuid
 
+import pytest
+
 from conftest import KEY
+
+# Runs on the core image (but the tests marked full_image): pytest.ini.
+pytestmark = pytest.mark.core_image
 
 
 def multipart(fields=(), files=()):
@@ -48,6 +53,7 @@ def test_upload_current_and_legacy_shapes(daemon):
     assert alias.status == 200
 
 
+@pytest.mark.full_image  # pandas
 def test_uploaded_csv_is_read_modified_and_reported(daemon):
     up = upload(daemon, files=[("file", "data/sales.csv", b"q,n\n1,10\n2,20\n")]).json()
     bucket, fid = up["storage_session_id"], up["files"][0]["fileId"]
