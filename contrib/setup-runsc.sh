@@ -20,6 +20,7 @@
 # Env: CI_DOCKER_CONFIG  the engine's configuration (default /etc/docker/daemon.json)
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CONF=${CI_DOCKER_CONFIG:-/etc/docker/daemon.json}
 RUNSC=/usr/bin/runsc
 WANT='{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--platform=ptrace"]}'
@@ -33,12 +34,20 @@ engine_has_runsc() {
 		tr ' ' '\n' | grep -qx runsc
 }
 
-# A container that prints the kernel it sees: gVisor's says so.
+have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+# A container that prints the kernel it sees: gVisor's says so.  Never
+# pulled (there is no registry to pull from): the sandbox image, else the
+# base image it is built on, which a fresh machine gets from debootstrap.
 runsc_works() {
 	local image=${CI_SANDBOX_IMAGE:-code-interpreter-sandbox:latest} out
-	"$DOCKER" image inspect "$image" >/dev/null 2>&1 || image=debian:bookworm-slim
-	out=$(timeout 60 "$DOCKER" run --rm --runtime runsc --network none --entrypoint /bin/sh \
-		"$image" -c 'dmesg 2>/dev/null | head -1; cat /proc/version' 2>&1) || {
+	have_image "$image" || image=debian:bookworm-slim
+	if ! have_image "$image"; then
+		say "no image to start yet: building the base image (docker/bootstrap-base.sh)" >&2
+		"$ROOT/docker/bootstrap-base.sh" >&2 || return 1
+	fi
+	out=$(timeout 60 "$DOCKER" run --rm --pull never --runtime runsc --network none \
+		--entrypoint /bin/sh "$image" -c 'dmesg 2>/dev/null | head -1; cat /proc/version' 2>&1) || {
 		echo "$out" >&2
 		return 1
 	}
