@@ -132,12 +132,28 @@ kill_sandbox(pid_t watch, int *status, int *reaped)
 	return round;
 }
 
+/*
+ * Under gVisor the sandbox user's process cap is RLIMIT_NPROC, checked at
+ * setresuid and execve, and it still counts what the last sweep killed
+ * until those processes have ended (slowly there, on the ptrace platform):
+ * after a fork bomb the next run's start failed with EAGAIN.  Try again
+ * for up to 2 s, while PID 1 reaps them.
+ */
+static int
+again_later(int *tries)
+{
+	if (errno != EAGAIN || (*tries)++ >= 200)
+		return 0;
+	usleep(10000);
+	return 1;
+}
+
 /* In the child: exec argv as the sandbox user in cwd, out and err as its stdout and stderr. */
 static void
 child_exec(char **argv, char **envp, const char *cwd, int out, int err, int tool)
 {
 	sigset_t none;
-	int fd;
+	int fd, r, tries = 0;
 
 	setsid();
 	/* The kernel's OOM killer should pick user code, never the runner. */
@@ -155,8 +171,13 @@ child_exec(char **argv, char **envp, const char *cwd, int out, int err, int tool
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 ||
-	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0) {
+	if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0)
+		r = -1;
+	else
+		while ((r = setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)) < 0 &&
+		    again_later(&tries))
+			;
+	if (r < 0) {
 		dprintf(2, "runner: cannot drop privileges: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -167,7 +188,9 @@ child_exec(char **argv, char **envp, const char *cwd, int out, int err, int tool
 	}
 	umask(022);
 	environ = envp;
-	execvp(argv[0], argv);
+	tries = 0;
+	while (execvp(argv[0], argv) < 0 && again_later(&tries))
+		;
 	dprintf(2, "runner: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
