@@ -10,7 +10,7 @@ BUILD_DEPS=(build-essential autoconf automake libtool pkg-config
     libmagic-dev libarchive-dev libssl-dev check
     clang libclang-rt-14-dev)   # the fuzz targets: libclang_rt.fuzzer is in libclang-rt-14-dev
 TOOLS=(docker.io debootstrap curl jq python3 python3-pytest python3-pytest-xdist python3-jwt python3-cryptography python3-prometheus-client
-    prometheus valgrind docker-compose python3-yaml systemd
+    prometheus valgrind docker-compose python3-yaml systemd iproute2
     nodejs npm ca-certificates poppler-utils python3-pil)
 
 die() { echo "install-deps: $*" >&2; exit 1; }

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import KEY
+from conftest import KEY, wait_for
 
 # Runs on the core image (but the tests marked full_image): pytest.ini.
 pytestmark = pytest.mark.core_image
@@ -191,8 +191,11 @@ def test_cancel_by_request_id(daemon):
     assert j["status"] == "tool_call_required"
     r = daemon.request("POST", "/v1/exec/programmatic/cancel", {"request_id": rid})
     assert r.status == 202 and r.json() == {"status": "cancellation_requested"}
-    # The run ends: its session answers at once, and the token is gone.
-    daemon.exec("print(1)", session=j["session_id"])
+    # The run ends (the cancel is asynchronous: 202): its session answers
+    # again, and the token is gone.
+    wait_for(lambda: daemon.request("POST", "/exec", {"lang": "py", "code": "print(1)",
+                                                     "session_id": j["session_id"]}).status == 200,
+             "the session free after the cancel")
     r = ptc(daemon, {"continuation_token": j["continuation_token"],
                      "tool_results": [{"call_id": "call_001", "result": 1, "is_error": False}]})
     assert r.status == 404

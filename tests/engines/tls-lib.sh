@@ -38,6 +38,14 @@ tls_sign() {
 TLS_SOCK=/run/cip-dockerd-tls.sock
 TLS_PIDFILE=/run/cip-dockerd-tls.pid
 TLS_EXECROOT=/run/cip-dockerd-tls
+# Its own bridge, never --bridge=none: a dockerd started with none deletes
+# the host's docker0 (libnetwork's removeDefaultBridgeInterface), the main
+# engine's bridge, and every container the main dockerd starts after that on
+# the default network fails ("could not find bridge docker0").  A link-local
+# address: nothing routes there, and nothing of the second engine uses it
+# (its containers here have no network).
+TLS_BRIDGE=cip-tls0
+TLS_BRIDGE_ADDR=169.254.253.1/24
 
 # tls_free_port: a TCP port free on 127.0.0.1 now.
 tls_free_port() {
@@ -60,12 +68,16 @@ tls_start_dockerd() {
 		return 1
 	fi
 	mkdir -p "$root" && echo '{}' >"$root/daemon.json" || return 1
+	if ! ip link show "$TLS_BRIDGE" >/dev/null 2>&1; then
+		ip link add name "$TLS_BRIDGE" type bridge &&
+			ip addr add "$TLS_BRIDGE_ADDR" dev "$TLS_BRIDGE" || return 1
+	fi
 	setsid dockerd --config-file "$root/daemon.json" \
 		--data-root "$root/data" --exec-root "$TLS_EXECROOT" --pidfile "$TLS_PIDFILE" \
 		-H "unix://$TLS_SOCK" -H "tcp://127.0.0.1:$port" -H "tcp://127.0.0.2:$port" \
 		--tlsverify --tlscacert "$certs/ca.pem" --tlscert "$certs/server.pem" \
 		--tlskey "$certs/server-key.pem" \
-		--bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
+		--bridge "$TLS_BRIDGE" --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
 		--containerd-namespace cip-tls --containerd-plugins-namespace cip-tls-plugins \
 		--cgroup-parent /cip-dockerd-tls \
 		</dev/null >>"$log" 2>&1 &

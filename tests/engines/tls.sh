@@ -29,13 +29,15 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
 ((EUID == 0)) || die "needs root (it starts a dockerd)"
-for t in openssl dockerd docker curl python3; do
+for t in openssl dockerd docker curl python3 ip; do
 	command -v "$t" >/dev/null || die "$t is not installed (contrib/install-deps.sh)"
 done
 /usr/bin/python3 -c 'import pytest' || die "pytest is not installed (contrib/install-deps.sh)"
 
 WORK=$(mktemp -d /var/tmp/cip-tls.XXXXXX) || die "mktemp failed"
 TLS_DOCKERD_PID=
+had_docker0=0
+ip link show docker0 >/dev/null 2>&1 && had_docker0=1
 cleanup() {
 	local rc=$? i left
 	if [[ -n $TLS_DOCKERD_PID ]] && kill -0 "$TLS_DOCKERD_PID" 2>/dev/null; then
@@ -64,6 +66,12 @@ cleanup() {
 		umount "$left" || { echo "tls: cannot unmount $left; left $WORK" >&2; exit 1; }
 	done
 	rm -rf --one-file-system "$WORK" "$TLS_EXECROOT" "$TLS_SOCK" "$TLS_PIDFILE"
+	ip link del "$TLS_BRIDGE" 2>/dev/null
+	# The main engine's bridge is still there (see TLS_BRIDGE).
+	if [[ $had_docker0 == 1 ]] && ! ip link show docker0 >/dev/null 2>&1; then
+		echo "tls: the host's docker0 bridge is gone" >&2
+		rc=1
+	fi
 	# The main engine answers still: nothing of the second one reached it.
 	if ! curl -s --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping |
 		grep -qx OK; then
