@@ -147,11 +147,8 @@ runsc_check() {
 # killed and back, served runs and plots).  The rest of the suite is the
 # daemon's side, the same under any runtime; what gVisor does differently
 # elsewhere is in README's "Under gVisor".
-# Left out for now: test_fork_bomb_is_contained, which failed once in four
-# full runs under gVisor (the exec after the bomb answered no output);
-# the pyserver's own fork-bomb case stays.
-RUNSC_SELECT="(test_sandbox and not test_fork_bomb_is_contained) or reach or memory_bomb \
-or squatter or a_fork_bomb_through_it or lang_py or plots or killed_server"
+RUNSC_SELECT="test_sandbox or reach or memory_bomb or squatter or a_fork_bomb_through_it \
+or lang_py or plots or killed_server"
 LANE_B=(valgrind fuzz distcheck tls podman runsc)
 (
 	run_stage valgrind valgrind_units

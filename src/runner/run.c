@@ -70,9 +70,12 @@ reap_children(pid_t watch, int *status, int *reaped)
 		}
 }
 
-/* 1 if a live (not zombie) process of the sandbox user exists. */
+/*
+ * 1 if a process of the sandbox user exists: a live one, or with
+ * with_zombies, one that has ended and is not yet reaped.
+ */
 static int
-sandbox_alive(void)
+sandbox_alive(int with_zombies)
 {
 	char path[300], line[256];
 	struct dirent *de;
@@ -97,7 +100,7 @@ sandbox_alive(void)
 				uid = atoi(line + 4);
 		}
 		fclose(f);
-		if (uid == SANDBOX_UID && !zombie)
+		if (uid == SANDBOX_UID && (with_zombies || !zombie))
 			found = 1;
 	}
 	closedir(d);
@@ -117,7 +120,7 @@ kill_sandbox(pid_t watch, int *status, int *reaped)
 {
 	int round;
 
-	for (round = 1; round <= 200; round++) {
+	for (round = 1; round <= 500; round++) {
 		if (setresuid(SANDBOX_UID, SANDBOX_UID, 0) == 0) {
 			kill(-1, SIGKILL);
 			if (setresuid(0, 0, 0) != 0)
@@ -125,9 +128,18 @@ kill_sandbox(pid_t watch, int *status, int *reaped)
 		}
 		prctl(PR_SET_DUMPABLE, 0);
 		reap_children(watch, status, reaped);
-		if (!sandbox_alive())
-			return round;
+		if (!sandbox_alive(0))
+			break;
 		usleep(round < 20 ? 1000 : 10000);
+	}
+	/*
+	 * Then until the dead are reaped too (they reach PID 1, us, as
+	 * orphans): under gVisor the user's RLIMIT_NPROC counts them, and the
+	 * next run's bash met the cap after a fork bomb ("fork: retry").
+	 */
+	for (; round <= 500 && sandbox_alive(1); round++) {
+		usleep(10000);
+		reap_children(watch, status, reaped);
 	}
 	return round;
 }
@@ -537,6 +549,23 @@ supervise(pid_t pid, struct capture *c, int sigfd, long long deadline, const str
 	return status;
 }
 
+/*
+ * No process of the sandbox user outlives its run: each run's end sweeps
+ * them.  Under gVisor one can still appear after that sweep, from a fork
+ * that was under way when its parent was killed (1 in 4 fork bombs left
+ * ~100 of them forking on, and the next run's bash met the process cap).
+ * So a run starts by sweeping what is left: between runs there is nothing
+ * of the user's to keep (the pre-loaded Python server runs as root).
+ */
+static void
+sweep_leftovers(void)
+{
+	int status, reaped = 0;
+
+	if (sandbox_alive(1))
+		kill_sandbox(-1, &status, &reaped);
+}
+
 /* Run the request's argv as the sandbox user; rep gets its status and output.  0, or -1. */
 int
 run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, int sigfd,
@@ -578,6 +607,7 @@ run_command(const struct proto_msg *req, struct proto_msg *rep, struct rerr *e, 
 	tl.fd = tool_pair[0];
 	if (tl.fd >= 0)
 		fcntl(tl.fd, F_SETFL, O_NONBLOCK);
+	sweep_leftovers();
 	start = clock_mono_ms();
 	pid = fork();
 	if (pid < 0) {
