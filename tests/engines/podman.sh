@@ -174,7 +174,7 @@ done
 
 # 6. The suites.  -m "not full_image": the core image has bash and Python
 # only; the tests marked so need the full image's other languages and
-# libraries, and run in the check stage on dockerd.
+# libraries, and run in the sanitizer stages on dockerd.
 cd "$ROOT/tests/e2e" || die "no tests/e2e"
 env PYTHONDONTWRITEBYTECODE=1 CIP_BUILDDIR="$BUILD" CI_DOCKER_HOST="unix://$ROOTFUL_SOCK" \
 	CIP_ENGINE_CLI=podman CI_SANDBOX_IMAGE="$IMAGE" \
