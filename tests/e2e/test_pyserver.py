@@ -195,7 +195,20 @@ EOF""", files=["left-open.txt"])
 def test_signals(daemon, sid):
     # SIGINT once the program says it runs (a fixed delay raced its start on
     # a loaded machine); set -m, or a background job would ignore SIGINT.
-    compare(daemon, sid, """$PY -c 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)'; echo "rc=$?"
+    # The reference itself wavers on a loaded machine: twice in runs beside
+    # other suites the real interpreter, not the served one, ended a
+    # caught SIGTERM with 143 and a KeyboardInterrupt with 1 (not yet
+    # understood).  So up to three tries; a served run that differs every
+    # time still fails.
+    for attempt in range(3):
+        try:
+            return compare(daemon, sid, SIGNALS)
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
+SIGNALS = """$PY -c 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)'; echo "rc=$?"
 $PY -c 'import os, signal; print("handled", end=""); signal.signal(signal.SIGUSR1, lambda *a: print(" got", a[0])); os.kill(os.getpid(), signal.SIGUSR1)'
 $PY -c '
 import signal, sys, time
@@ -207,7 +220,7 @@ kill -TERM $pid; wait $pid; echo "bg rc=$?"; cat sig.out
 { set -m; $PY -c 'import time; print("ready", flush=True); time.sleep(20)' > int.out 2>&1 & pid=$!
 until grep -q ready int.out 2>/dev/null; do sleep 0.05; done
 kill -INT $pid; wait $pid; echo "int rc=$?"; set +m; } 2>/dev/null; tail -1 int.out
-(trap '' USR2; $PY -c 'import signal; print(signal.getsignal(signal.SIGUSR2))')""")
+(trap '' USR2; $PY -c 'import signal; print(signal.getsignal(signal.SIGUSR2))')"""
 
 
 def test_threads_run_to_their_end(daemon, sid):
