@@ -57,7 +57,10 @@ def test_the_seed_readme_cleanup_loop_works(make_daemon):
 
 
 def test_ttl_ends_sessions_and_removes_containers(make_daemon):
-    d = make_daemon(CI_SESSION_TTL_MINUTES="0.05", CI_SWEEP_INTERVAL_SECONDS="0.5")
+    # 12 s: a new session's first exec took over 3 s on Podman beside the
+    # other lane and an image build, and a 3 s TTL then ended it before
+    # the first check below.
+    d = make_daemon(CI_SESSION_TTL_MINUTES="0.2", CI_SWEEP_INTERVAL_SECONDS="0.5")
     sid = d.exec("print(1)")["session_id"]
     assert sid in listed(d) and len(d.containers(sid)) == 1
     wait_for(lambda: sid not in listed(d) and d.containers(sid) == [], "session expired")
