@@ -262,8 +262,9 @@ START_TEST(a_cancel_stops_the_run_at_once_and_it_answers)
 	    proto_add_str(req, "env", "PATH=/usr/bin:/bin") |
 	    proto_add_str(req, "timeout_ms", "20000"), 0);
 	ck_assert_int_eq(channel_call(ch, req, &rep, 25000, &ab), 0);
-	/* Stopped at the cancel (300 ms), not at the timeout: a generous bound. */
-	ck_assert_int_lt(clock_mono_ms() - t0, 5000);
+	/* Stopped at the cancel (300 ms), not at the 20 s timeout: a bound with
+	 * room for a loaded machine. */
+	ck_assert_int_lt(clock_mono_ms() - t0, 15000);
 	ck_assert_int_eq(proto_msg_type(rep), PROTO_OK);
 	ck_assert_int_eq(proto_get_u64(rep, "cancelled", &v), 0);
 	ck_assert_uint_eq(v, 1);
@@ -284,12 +285,14 @@ START_TEST(a_second_channel_works_alongside)
 	struct channel *other;
 	struct proto_msg *req = proto_msg_new(PROTO_HELLO), *rep;
 
-	ck_assert_int_eq(sandbox_docker_channel(dk, cid, 5000, &other, &err), DOCKER_OK);
-	ck_assert_int_eq(channel_call(other, req, &rep, 5000, NULL), 0);
+	/* 30 s: opening one took over 5 s beside a gVisor stage and an e2e lane. */
+	ck_assert_msg(sandbox_docker_channel(dk, cid, 30000, &other, &err) == DOCKER_OK,
+	    "second channel: %s", err.msg);
+	ck_assert_int_eq(channel_call(other, req, &rep, 30000, NULL), 0);
 	ck_assert_str_eq(proto_get(rep, "version", NULL), "1");
 	proto_msg_free(rep);
 	channel_close(other);
-	ck_assert_int_eq(channel_call(ch, req, &rep, 5000, NULL), 0);	/* the first still works */
+	ck_assert_int_eq(channel_call(ch, req, &rep, 30000, NULL), 0);	/* the first still works */
 	proto_msg_free(rep);
 	proto_msg_free(req);
 }
